@@ -1,0 +1,111 @@
+"""Black-level subtraction and normalisation by the white level, with the saturation mask."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, nogil=True)
+def _normalize_scalar(value, black, inv_range):
+    return np.float32((np.float32(value) - black) * inv_range)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _normalize_mosaic_kernel(src, black4, inv_range4, out):
+    h, w = src.shape
+    for y in prange(h):
+        row = 2 * (y & 1)
+        b0, b1 = black4[row], black4[row + 1]
+        s0, s1 = inv_range4[row], inv_range4[row + 1]
+        for x in range(0, w - 1, 2):
+            out[y, x] = _normalize_scalar(src[y, x], b0, s0)
+            out[y, x + 1] = _normalize_scalar(src[y, x + 1], b1, s1)
+        if w & 1:
+            out[y, w - 1] = _normalize_scalar(src[y, w - 1], b0, s0)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _normalize_rgb_kernel(src, black3, inv_range3, out):
+    h, w, _ = src.shape
+    for y in prange(h):
+        for x in range(w):
+            for c in range(3):
+                out[y, x, c] = _normalize_scalar(src[y, x, c], black3[c], inv_range3[c])
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _saturation_kernel(src, white, out):
+    flat_in = src.reshape(-1)
+    flat_out = out.reshape(-1)
+    for i in prange(flat_in.size):
+        flat_out[i] = flat_in[i] >= white
+
+
+def level_tables(black, white, *, rgb: bool = False):
+    """float32 ``(black, 1 / (white - black))`` per CFA position (4) or per RGB channel (3)."""
+    b = np.asarray(black, dtype=np.float64).reshape(-1)
+    if b.size == 1:
+        b = np.repeat(b, 4)
+    if b.size != 4:
+        raise ValueError(f"black level needs 1 or 4 values, got {b.size}")
+    if rgb:
+        # linear data: the 4 values are per colour R, G, B, G2
+        b = b[:3]
+    white = float(white)
+    if not np.all(white > b):
+        raise ValueError(f"white level {white:g} must exceed every black level {b.tolist()}")
+    return b.astype(np.float32), (1.0 / (white - b)).astype(np.float32)
+
+
+def subtract_black_level(raw, *, black, white) -> np.ndarray:
+    """Subtract the black level per CFA position and normalise to [0, 1] by the white level.
+
+    Parameters
+    ----------
+    raw : ndarray
+        Integer or float sensor values, H x W (Bayer mosaic) or H x W x 3 (linear raw).
+    black : float or sequence of 4 float
+        Black level per CFA position in 2x2 raster order (see :mod:`rawcv.meta`); for
+        linear raw the first three are taken as R, G, B.
+    white : float
+        White (saturation) level.
+
+    Returns
+    -------
+    ndarray of float32
+        ``(raw - black) / (white - black)``; values are not clipped, so noise below black stays
+        negative and a mean over a dark region stays unbiased.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.array([[600, 15520], [1000, 8060]], np.uint16)
+    >>> subtract_black_level(m, black=600, white=15520).round(3).tolist()
+    [[0.0, 1.0], [0.027, 0.5]]
+    """
+    arr = np.ascontiguousarray(raw)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+        raise ValueError(f"raw must be H x W or H x W x 3, got shape {arr.shape}")
+    b, s = level_tables(black, white, rgb=arr.ndim == 3)
+    out = np.empty(arr.shape, dtype=np.float32)
+    if arr.ndim == 2:
+        _normalize_mosaic_kernel(arr, b, s, out)
+    else:
+        _normalize_rgb_kernel(arr, b, s, out)
+    return out
+
+
+def saturation_mask(raw, *, white) -> np.ndarray:
+    """Boolean mask of the pixels at or above the white level (clipped highlights).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> saturation_mask(np.array([[10, 99], [100, 120]], np.uint16), white=100).tolist()
+    [[False, False], [True, True]]
+    """
+    arr = np.ascontiguousarray(raw)
+    out = np.empty(arr.shape, dtype=np.bool_)
+    _saturation_kernel(arr, float(white), out)
+    return out

@@ -1,0 +1,71 @@
+"""Colour correction: camera RGB -> linear sRGB from the file's ``ColorMatrix`` (XYZ -> camera)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._validate import as_rgb
+
+# IEC 61966-2-1 linear sRGB (D65) -> XYZ
+SRGB_TO_XYZ = np.array(
+    [[0.4124564, 0.3575761, 0.1804375],
+     [0.2126729, 0.7151522, 0.0721750],
+     [0.0193339, 0.1191920, 0.9503041]]
+)
+
+
+def camera_to_srgb_matrix(xyz_to_cam) -> np.ndarray:
+    """The 3x3 camera RGB -> linear sRGB matrix for white-balanced camera data.
+
+    Follows dcraw/LibRaw: ``srgb_to_cam = xyz_to_cam @ SRGB_TO_XYZ`` with rows normalised to sum 1
+    (so that a white-balanced neutral, camera (1, 1, 1), maps to sRGB (1, 1, 1)), then inverted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = camera_to_srgb_matrix(np.linalg.inv(SRGB_TO_XYZ))
+    >>> bool(np.allclose(m, np.eye(3), atol=1e-6))
+    True
+    """
+    m = np.asarray(xyz_to_cam, dtype=np.float64).reshape(3, 3)
+    if not np.all(np.isfinite(m)) or abs(np.linalg.det(m)) < 1e-12:
+        raise ValueError("colour matrix is missing or singular")
+    srgb_to_cam = m @ SRGB_TO_XYZ
+    srgb_to_cam = srgb_to_cam / srgb_to_cam.sum(axis=1, keepdims=True)
+    return np.linalg.inv(srgb_to_cam)
+
+
+@njit(cache=True, nogil=True)
+def _matrix_scalar(r, g, b, m):
+    return (m[0, 0] * r + m[0, 1] * g + m[0, 2] * b,
+            m[1, 0] * r + m[1, 1] * g + m[1, 2] * b,
+            m[2, 0] * r + m[2, 1] * g + m[2, 2] * b)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _matrix_kernel(src, m, out):
+    h, w, _ = src.shape
+    for y in prange(h):
+        for x in range(w):
+            r, g, b = _matrix_scalar(src[y, x, 0], src[y, x, 1], src[y, x, 2], m)
+            out[y, x, 0] = r
+            out[y, x, 1] = g
+            out[y, x, 2] = b
+
+
+def apply_color_matrix(image, matrix) -> np.ndarray:
+    """``out[..., i] = sum_j matrix[i, j] * image[..., j]`` in float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.ones((2, 2, 3), np.float32)
+    >>> apply_color_matrix(img, np.diag([2.0, 1.0, 0.5]))[0, 0].tolist()
+    [2.0, 1.0, 0.5]
+    """
+    arr = as_rgb(image)
+    m = np.ascontiguousarray(np.asarray(matrix, dtype=np.float32).reshape(3, 3))
+    out = np.empty_like(arr)
+    _matrix_kernel(arr, m, out)
+    return out

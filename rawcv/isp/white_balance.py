@@ -1,0 +1,163 @@
+"""White balance: gain application and the gray-world / white-world estimators.
+
+Estimators work on the mosaic (or an RGB image) and return gains ``(R, G, B)`` normalised so
+that G = 1, so they can be inspected, logged and reused on other frames.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ..meta import cfa_code, validate_cfa
+from ._validate import as_float_image, as_gains
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _wb_mosaic_kernel(src, code, gains, out):
+    h, w = src.shape
+    for y in prange(h):
+        row = 2 * (y & 1)
+        g0 = gains[code[row]]
+        g1 = gains[code[row + 1]]
+        for x in range(0, w - 1, 2):
+            out[y, x] = src[y, x] * g0
+            out[y, x + 1] = src[y, x + 1] * g1
+        if w & 1:
+            out[y, w - 1] = src[y, w - 1] * g0
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _wb_rgb_kernel(src, gains, out):
+    h, w, _ = src.shape
+    for y in prange(h):
+        for x in range(w):
+            for c in range(3):
+                out[y, x, c] = src[y, x, c] * gains[c]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _channel_sums_kernel(src, code, upper):
+    # per-row partial sums so the parallel loop has no shared accumulator
+    h, w = src.shape
+    partial = np.zeros((h, 3), dtype=np.float64)
+    counts = np.zeros((h, 3), dtype=np.float64)
+    for y in prange(h):
+        row = 2 * (y & 1)
+        for x in range(w):
+            v = src[y, x]
+            if v < upper:
+                c = code[row + (x & 1)]
+                partial[y, c] += v
+                counts[y, c] += 1.0
+    return partial.sum(axis=0), counts.sum(axis=0)
+
+
+def _channel_values(image, cfa):
+    """Yield (channel id, 1-D float32 values) per colour, from a mosaic or an RGB image."""
+    if image.ndim == 3:
+        return [image[..., c].ravel() for c in range(3)]
+    m = cfa_code(cfa).reshape(2, 2)
+    planes = [[], [], []]
+    for dy in range(2):
+        for dx in range(2):
+            planes[m[dy, dx]].append(image[dy::2, dx::2].ravel())
+    return [np.concatenate(p) for p in planes]
+
+
+def _gains_from_stats(stats, what):
+    stats = np.asarray(stats, dtype=np.float64)
+    if np.any(~np.isfinite(stats)) or np.any(stats <= 0):
+        raise ValueError(f"cannot estimate white balance: channel {what} {stats.tolist()} must be positive")
+    return np.array([stats[1] / stats[0], 1.0, stats[1] / stats[2]], dtype=np.float32)
+
+
+def _prepare(image, cfa):
+    arr = as_float_image(image)
+    if arr.ndim == 2:
+        if cfa is None:
+            raise ValueError("a mosaic needs its cfa= pattern to be white balanced")
+        cfa = validate_cfa(cfa)
+    return arr, cfa
+
+
+def gains_gray_world(image, *, cfa=None, saturation: float = 1.0) -> np.ndarray:
+    """Gray-world gains: scale R and B so their means equal G's mean.
+
+    Pixels at or above ``saturation`` (clipped highlights) are left out of the means.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.tile(np.array([[0.2, 0.4], [0.4, 0.1]], np.float32), (4, 4))
+    >>> gains_gray_world(m, cfa="RGGB").tolist()
+    [2.0, 1.0, 4.0]
+    """
+    arr, cfa = _prepare(image, cfa)
+    if arr.ndim == 2:
+        sums, counts = _channel_sums_kernel(arr, cfa_code(cfa), np.float32(saturation))
+        means = sums / np.maximum(counts, 1)
+    else:
+        keep = np.all(arr < saturation, axis=2)
+        means = arr[keep].mean(axis=0, dtype=np.float64) if keep.any() else np.zeros(3)
+    return _gains_from_stats(means, "means")
+
+
+def gains_white_world(image, *, cfa=None, percentile: float = 99.5) -> np.ndarray:
+    """White-world (max-RGB) gains from a high percentile of each channel, not its single max.
+
+    Using the 99.5th percentile means one hot pixel cannot decide the white point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.tile(np.array([[0.2, 0.4], [0.4, 0.1]], np.float32), (4, 4))
+    >>> gains_white_world(m, cfa="RGGB").tolist()
+    [2.0, 1.0, 4.0]
+    """
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+    arr, cfa = _prepare(image, cfa)
+    highs = [np.percentile(v, percentile) for v in _channel_values(arr, cfa)]
+    return _gains_from_stats(highs, f"{percentile:g}th percentiles")
+
+
+def white_balance(image, gains, *, cfa=None) -> np.ndarray:
+    """Multiply each colour by its gain, on a mosaic (``cfa`` given) or an RGB image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.full((2, 2), 0.5, np.float32)
+    >>> white_balance(m, (2.0, 1.0, 1.5), cfa="RGGB").tolist()
+    [[1.0, 0.5], [0.5, 0.75]]
+    """
+    arr, cfa = _prepare(image, cfa)
+    g = as_gains(gains)
+    out = np.empty_like(arr)
+    if arr.ndim == 2:
+        _wb_mosaic_kernel(arr, cfa_code(cfa), g, out)
+    else:
+        _wb_rgb_kernel(arr, g, out)
+    return out
+
+
+def white_balance_gray_world(image, *, cfa=None):
+    """Gray-world white balance; returns ``(balanced image, gains)``."""
+    gains = gains_gray_world(image, cfa=cfa)
+    return white_balance(image, gains, cfa=cfa), gains
+
+
+def white_balance_white_world(image, *, cfa=None, percentile: float = 99.5):
+    """White-world white balance; returns ``(balanced image, gains)``."""
+    gains = gains_white_world(image, cfa=cfa, percentile=percentile)
+    return white_balance(image, gains, cfa=cfa), gains
+
+
+def normalize_gains(gains) -> np.ndarray:
+    """Scale multipliers so that G = 1 (camera multipliers come in arbitrary scale)."""
+    g = np.asarray(gains, dtype=np.float64).reshape(-1)[:3]
+    if g[1] <= 0:
+        raise ValueError(f"green multiplier must be positive, got {g.tolist()}")
+    return (g / g[1]).astype(np.float32)
+

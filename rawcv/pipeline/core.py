@@ -1,0 +1,215 @@
+"""``Pipeline``: an ordered, validated list of stages, run stage by stage or through the fused path."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import PipelineError
+from ..meta import RawImage
+from . import fused
+from .frame import DISPLAY, MOSAIC, QUANTIZED, RAW, RGB, Frame
+from .stages import STAGES, make_stage
+
+PIPELINES_DIR = Path(__file__).resolve().parent.parent.parent / "pipelines"
+BACKENDS = ("auto", "fused", "numba")
+
+
+@dataclass
+class PipelineResult:
+    """What :meth:`Pipeline.run` returns."""
+
+    image: np.ndarray
+    kind: str
+    saturation: Optional[np.ndarray]
+    record: list                     # resolved parameters per stage (incl. estimated gains)
+    intermediates: list = field(default_factory=list)   # [(stage name, array)] if asked for
+    color_space: str = "camera"
+
+
+class Pipeline:
+    """An ordered list of ISP stages.
+
+    Parameters
+    ----------
+    stages : list
+        Stage objects, names, or ``{"stage": name, **params}`` mappings.
+    name : str, optional
+        Shown in sidecars and errors.
+    backend : {"auto", "fused", "numba"}
+        ``numba`` runs every stage on its own; ``fused`` (and ``auto``) run the same stages through
+        the fused schedule where their order allows, with identical results.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rawcv.meta import CameraMeta, RawImage
+    >>> raw = RawImage(np.full((8, 8), 1000, np.uint16), CameraMeta("RGGB", black_level=64, white_level=4095))
+    >>> p = Pipeline(["black_level", "demosaic", {"stage": "gamma", "curve": "power"}, "quantize"])
+    >>> p(raw).shape
+    (8, 8, 3)
+    """
+
+    def __init__(self, stages, *, name: str = "custom", backend: str = "auto"):
+        if backend not in BACKENDS:
+            raise PipelineError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        if not isinstance(stages, (list, tuple)) or not stages:
+            raise PipelineError(f"pipeline '{name}': needs a non-empty list of stages")
+        self.stages = [make_stage(s) for s in stages]
+        self.name = name
+        self.backend = backend
+        self.validate()
+
+    # --- validation -----------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check the order of stages; raise :class:`PipelineError` with the reason."""
+        kind = RAW
+        after_gamma = None
+        for i, stage in enumerate(self.stages):
+            if i == 0 and stage.name != "black_level":
+                raise PipelineError(f"pipeline '{self.name}': must start with 'black_level' "
+                                    f"(it turns sensor values into normalised data), not '{stage.name}'")
+            if stage.name == "black_level" and i > 0:
+                raise PipelineError(f"pipeline '{self.name}': 'black_level' can only be the first stage")
+            if kind == QUANTIZED:
+                raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' comes after 'quantize', "
+                                    "which must be the last stage")
+            if stage.linear_only and after_gamma:
+                raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' needs data linear in "
+                                    f"radiance but comes after '{after_gamma}'")
+            if kind not in stage.accepts:
+                if MOSAIC in stage.accepts and RGB not in stage.accepts and kind in (RGB, DISPLAY):
+                    reason = "needs a mosaic but is placed after demosaicing"
+                elif RGB in stage.accepts and MOSAIC not in stage.accepts and kind == MOSAIC:
+                    reason = "needs RGB data: place it after 'demosaic'"
+                else:
+                    reason = f"cannot take {kind} data"
+                raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' {reason}")
+            if stage.name == "gamma":
+                after_gamma = "gamma"
+            kind = stage.produces(kind)
+        self.output_kind = kind
+
+    # --- running --------------------------------------------------------------------------
+    def __call__(self, raw: RawImage, **kwargs) -> np.ndarray:
+        return self.run(raw, **kwargs).image
+
+    def run(self, raw: RawImage, *, keep_intermediates: bool = False, out: Optional[np.ndarray] = None,
+            backend: Optional[str] = None) -> PipelineResult:
+        """Run the pipeline on a :class:`RawImage`.
+
+        ``keep_intermediates`` returns every stage's output (and runs stage by stage, since the
+        fused path never materialises them). ``out`` is a buffer reused for the final image where
+        its shape and dtype fit (for batches).
+        """
+        backend = backend or self.backend
+        frame = Frame.from_raw(raw)
+        intermediates = []
+        if keep_intermediates or backend == "numba":
+            for stage in self.stages:
+                frame = stage.apply(frame)
+                if keep_intermediates:
+                    intermediates.append((stage.name, frame.data))
+        else:
+            segments = fused.plan(self.stages, RAW, linear_input=raw.is_linear)
+            for n, seg in enumerate(segments):
+                last = n == len(segments) - 1
+                if seg.kind == "head":
+                    frame = fused.run_head(seg, frame, out=out if last else None)
+                elif seg.kind == "tail":
+                    frame = fused.run_tail(seg, frame, out=out if last else None)
+                else:
+                    frame = seg.stages[0].apply(frame)
+        return PipelineResult(frame.data, frame.kind, frame.saturation, self._record(frame),
+                              intermediates, frame.color_space)
+
+    def _record(self, frame) -> list:
+        record = []
+        for stage in self.stages:
+            entry = stage.to_dict()
+            for note in frame.notes:
+                if note["stage"] == stage.name:
+                    entry.update({k: v for k, v in note.items() if k != "stage"})
+            record.append(entry)
+        return record
+
+    def fused_plan(self, *, linear_input: bool = False) -> list:
+        """The schedule the fused backend uses: a list of (segment kind, stage names)."""
+        return [(s.kind, [st.name for st in s.stages])
+                for s in fused.plan(self.stages, RAW, linear_input=linear_input)]
+
+    # --- serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"name": self.name, "stages": [s.to_dict() for s in self.stages]}
+
+    @classmethod
+    def from_dict(cls, data, *, source: str = "<dict>", backend: str = "auto") -> "Pipeline":
+        if not isinstance(data, dict) or "stages" not in data:
+            raise PipelineError(f"{source}: a pipeline file needs a top-level 'stages:' list")
+        unknown = set(data) - {"name", "stages", "description"}
+        if unknown:
+            raise PipelineError(f"{source}: unknown top-level key '{sorted(unknown)[0]}' "
+                                "(allowed: name, description, stages)")
+        try:
+            return cls(data["stages"], name=str(data.get("name", Path(source).stem)), backend=backend)
+        except PipelineError as exc:
+            raise PipelineError(f"{source}: {exc}") from None
+
+    def to_yaml(self, path=None) -> str:
+        """The pipeline as YAML text; written atomically to ``path`` if given."""
+        import yaml
+
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        if path is not None:
+            from ..io.atomic import write_bytes_atomic
+            write_bytes_atomic(path, text.encode(), overwrite=True)
+        return text
+
+    @classmethod
+    def from_yaml(cls, path_or_text, *, backend: str = "auto") -> "Pipeline":
+        """Load a pipeline from a YAML file (or YAML text containing a newline)."""
+        import yaml
+
+        text, source = path_or_text, "<yaml>"
+        if "\n" not in str(path_or_text):
+            source = os.fspath(path_or_text)
+            try:
+                text = Path(source).read_text()
+            except OSError as exc:
+                raise PipelineError(f"{source}: cannot read pipeline file ({exc.strerror})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise PipelineError(f"{source}: malformed YAML{where}") from None
+        return cls.from_dict(data, source=source, backend=backend)
+
+    def __eq__(self, other):
+        return isinstance(other, Pipeline) and self.stages == other.stages
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.name!r}, [{', '.join(s.name for s in self.stages)}])"
+
+
+def available_pipelines() -> list:
+    return sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml"))
+
+
+def load_pipeline(name_or_path, *, backend: str = "auto") -> Pipeline:
+    """A pipeline by name from ``pipelines/`` (``"default"``, ``"linear"`` ...) or from a YAML path."""
+    candidate = Path(os.fspath(name_or_path))
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        return Pipeline.from_yaml(candidate, backend=backend)
+    path = PIPELINES_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise PipelineError(f"unknown pipeline {str(name_or_path)!r}: available are "
+                            f"{', '.join(available_pipelines())}, or give a path to a YAML file")
+    return Pipeline.from_yaml(path, backend=backend)
+
+
+__all__ = ["Pipeline", "PipelineResult", "load_pipeline", "available_pipelines", "STAGES"]

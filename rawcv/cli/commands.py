@@ -139,4 +139,9 @@ def run_stages(args) -> int:
     return 0
 
 
-SUBCOMMANDS = [register_info, register_process, register_stages]
+def _synth(sub):
+    from .synth import register_synth
+    register_synth(sub)
+
+
+SUBCOMMANDS = [register_info, register_process, register_stages, _synth]

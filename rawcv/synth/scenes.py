@@ -58,7 +58,8 @@ class Scene:
         Class id per pixel (0 background, 1..6 = ``SHAPE_CLASSES``); later objects
         occlude earlier ones.
     label : int
-        Class id of the single object, or of the object with the largest visible area.
+        Class id of the single object; with several objects, the class with the largest
+        visible area (the class of the largest object unless classes repeat).
     objects : list of dict
         One entry per drawn object, in drawing order: ``class``, ``class_id``,
         ``centre`` (y, x), ``size`` (pixels, the unit radius), ``rotation`` (radians),
@@ -203,8 +204,8 @@ def _background(rng: np.random.Generator, h: int, w: int, yy: np.ndarray, xx: np
 
     # A soft cast shadow over part of the frame: real scenes span a wide dynamic range,
     # and deep shadows are where read noise dominates (noise estimation needs them).
-    if rng.random() < 0.6:
-        depth = np.exp(rng.uniform(np.log(0.02), np.log(0.4)))
+    if rng.random() < 0.7:
+        depth = np.exp(rng.uniform(np.log(0.01), np.log(0.3)))
         a = rng.uniform(0, 2 * np.pi)
         offset = rng.uniform(-0.3, 0.3) * n
         dist = (xx - w / 2) * np.cos(a) + (yy - h / 2) * np.sin(a) - offset
@@ -422,7 +423,10 @@ def generate_scene(
     mask = class_of[instances]
     for o, a in zip(objects, areas[1:]):
         o["area"] = int(a)
-    label = int(objects[int(np.argmax(areas[1:]))]["class_id"])
+    # The image-level label is the class covering most of the image; with distinct classes
+    # that is the class of the largest visible object.
+    class_area = np.bincount(mask.ravel(), minlength=len(CLASS_NAMES))
+    label = int(np.argmax(class_area[1:]) + 1)
 
     illuminant = _illuminant(rng)
     brightness = float(np.exp(rng.uniform(np.log(0.2), np.log(0.9))))
@@ -460,7 +464,7 @@ def scene_from_image(image) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> scene_from_image(np.full((2, 2, 3), 255, np.uint8)).max()
+    >>> float(scene_from_image(np.full((2, 2, 3), 255, np.uint8)).max())
     1.0
     """
     img = np.asarray(image)

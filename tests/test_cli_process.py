@@ -1,0 +1,182 @@
+"""The `rawcv` CLI through subprocess: info, process, stages, and every kind of bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import rawcv
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT.parent / "shared" / "raw-samples"
+
+
+def run_cli(*args, cwd=ROOT):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def dng_folder(tmp_path_factory):
+    """Two small DNGs written by rawcv (RGGB and GBRG) with known metadata."""
+    d = tmp_path_factory.mktemp("dngs")
+    rng = np.random.default_rng(3)
+    for name, cfa in (("a", "RGGB"), ("b", "GBRG")):
+        m = rng.integers(256, 4000, (48, 64)).astype(np.uint16)
+        rawcv.write_dng(d / f"{name}.dng", m, cfa=cfa, black=256, white=4095, as_shot_wb=(2.0, 1.0, 1.5),
+                        color_matrix=np.eye(3))
+    return d
+
+
+def sha(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_info_json_fields(dng_folder):
+    code, out, err = run_cli("info", "--json", dng_folder / "a.dng", dng_folder / "b.dng")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    assert [r["cfa"] for r in rows] == ["RGGB", "GBRG"]
+    for r in rows:
+        assert r["black_level"] == [256.0] * 4 and r["white_level"] == 4095.0
+        assert r["as_shot_wb"] == pytest.approx([2.0, 1.0, 1.5], abs=1e-6)
+        assert (r["width"], r["height"]) == (64, 48) and r["linear"] is False
+        assert set(r) >= {"path", "make", "model", "iso"}
+
+
+def test_info_table_mentions_layout(dng_folder):
+    code, out, _ = run_cli("info", dng_folder / "b.dng")
+    assert code == 0 and "Bayer GBRG" in out and "256 256 256 256" in out
+
+
+def test_process_writes_png_and_sidecar_equal_to_library(dng_folder, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("process", dng_folder, "-o", out, "--quiet")
+    assert code == 0, err
+    assert "processed 2 of 2" in stdout
+    img = cv2.imread(str(out / "a.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    expected = rawcv.load_pipeline("default")(rawcv.read(dng_folder / "a.dng"))
+    assert np.array_equal(img, expected)
+    side = json.loads((out / "a.png.json").read_text())
+    assert side["source"].endswith("a.dng")
+    assert side["metadata"]["cfa"] == "RGGB"
+    wb = [s for s in side["pipeline"]["stages"] if s["stage"] == "white_balance"][0]
+    assert wb["gains"] == pytest.approx([2.0, 1.0, 1.5], abs=1e-6)
+    assert side["output"]["dtype"] == "uint8"
+
+
+def test_process_linear_npy_and_gray_world_gains_recorded(dng_folder, tmp_path):
+    pipe = tmp_path / "gw.yaml"
+    pipe.write_text("stages:\n- stage: black_level\n- {stage: white_balance, method: gray_world}\n"
+                    "- stage: demosaic\n")
+    code, _, err = run_cli("process", dng_folder / "a.dng", "-o", tmp_path / "o", "--pipeline", pipe,
+                           "--format", "npy", "--quiet")
+    assert code == 0, err
+    arr = np.load(tmp_path / "o" / "a.npy")
+    assert arr.dtype == np.float32 and arr.shape == (48, 64, 3)
+    side = json.loads((tmp_path / "o" / "a.npy.json").read_text())
+    gains = side["pipeline"]["stages"][1]["gains"]
+    raw = rawcv.read(dng_folder / "a.dng")
+    mosaic = rawcv.isp.subtract_black_level(raw.data, black=raw.meta.black_level, white=raw.meta.white_level)
+    assert gains == pytest.approx(rawcv.isp.gains_gray_world(mosaic, cfa="RGGB").tolist(), rel=1e-6)
+
+
+def test_no_overwrite_without_flag_and_inputs_untouched(dng_folder, tmp_path):
+    before = {p.name: sha(p) for p in dng_folder.iterdir()}
+    out = tmp_path / "o"
+    assert run_cli("process", dng_folder, "-o", out, "--quiet")[0] == 0
+    stamp = sha(out / "a.png")
+    (out / "a.png").write_bytes(b"keep me")
+    code, _, err = run_cli("process", dng_folder, "-o", out, "--quiet")
+    assert code == 1 and "exists" in err and "--overwrite" in err
+    assert (out / "a.png").read_bytes() == b"keep me"
+    code, _, err = run_cli("process", dng_folder, "-o", out, "--quiet", "--overwrite")
+    assert code == 0, err
+    assert sha(out / "a.png") == stamp
+    assert {p.name: sha(p) for p in dng_folder.iterdir()} == before
+
+
+def test_bad_inputs_one_line_each_and_batch_continues(dng_folder, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    cv2.imwrite(str(bad / "photo.jpg"), np.zeros((8, 8, 3), np.uint8))
+    (bad / "notes.dng").write_text("this is not a raw file\n")
+    (bad / "cut.dng").write_bytes((dng_folder / "a.dng").read_bytes()[:3000])
+    missing = bad / "missing.dng"
+    files = [dng_folder / "a.dng", bad / "photo.jpg", bad / "notes.dng", bad / "cut.dng", missing]
+    out = tmp_path / "o"
+    code, stdout, err = run_cli("process", *files, "-o", out, "--quiet")
+    assert code == 1
+    assert "processed 1 of 5" in stdout
+    lines = [l for l in err.splitlines() if l.startswith("rawcv process: error:")]
+    assert len(lines) == 4
+    for f in files[1:]:
+        assert sum(str(f) in l for l in lines) == 1, (f, lines)
+    assert any("no such file" in l for l in lines)
+    assert (out / "a.png").exists()
+    # nothing half-written: only the good output and its sidecar
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a.png.json"]
+
+
+def test_malformed_pipeline_yaml(dng_folder, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  - stage: black_level\n  - {stage: demosaic, method: [\n")
+    code, _, err = run_cli("process", dng_folder, "-o", tmp_path / "o", "--pipeline", bad)
+    assert code == 1 and str(bad) in err and "malformed YAML" in err
+    assert len(err.strip().splitlines()) == 1
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("stages:\n- stage: black_level\n- stage: sharpen\n")
+    code, _, err = run_cli("process", dng_folder, "-o", tmp_path / "o", "--pipeline", unknown)
+    assert code == 1 and "unknown stage 'sharpen'" in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_info_bad_file_nonzero_and_others_listed(dng_folder, tmp_path):
+    txt = tmp_path / "x.txt"
+    txt.write_text("hello")
+    code, out, err = run_cli("info", "--json", txt, dng_folder / "a.dng")
+    assert code == 1
+    assert str(txt) in err and len(err.strip().splitlines()) == 1
+    assert json.loads(out.strip())["cfa"] == "RGGB"
+
+
+def test_stages_lists_every_registered_stage_with_defaults():
+    code, out, _ = run_cli("stages", "--json")
+    assert code == 0
+    listing = json.loads(out)
+    from rawcv.pipeline import STAGES
+    assert list(listing) == list(STAGES)
+    wb = {p["name"]: p for p in listing["white_balance"]["params"]}
+    assert wb["percentile"]["default"] == 99.5 and "gray_world" in wb["method"]["choices"]
+
+
+def test_help_everywhere_and_no_torch_on_import():
+    for cmd in ([], ["info"], ["process"], ["stages"]):
+        code, out, _ = run_cli(*cmd, "--help")
+        assert code == 0 and "usage: rawcv" in out
+    probe = "import sys, rawcv, rawcv.cli; rawcv.cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.skipif(not SAMPLES.exists(), reason="../shared/raw-samples not found (real camera samples are not part of the repo)")
+def test_process_real_samples(tmp_path):
+    code, stdout, err = run_cli("process", SAMPLES, "-o", tmp_path, "--quiet", "--jobs", "2")
+    assert code == 0, err
+    assert "processed 3 of 3" in stdout
+    canon = cv2.imread(str(tmp_path / "canon_eos_6d_linear.png"))
+    assert canon.shape == (816, 1224, 3)
+    rose = cv2.imread(str(tmp_path / "nikon_d3200_rose.png"))[..., ::-1].astype(float)
+    # a red rose: the red channel dominates the image's centre
+    centre = rose[150:350, 200:500]
+    assert centre[..., 0].mean() > 1.5 * centre[..., 1].mean()

@@ -13,6 +13,16 @@ from .pipeline import Pipeline, load_pipeline
 
 __version__ = "0.1.0"
 
+_LAZY_SUBMODULES = ("noise", "synth", "batch", "torch", "models", "data", "train")
+
+
+def __getattr__(name):
+    # heavier rooms load on first use, so `import rawcv` stays fast and torch-free
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'rawcv' has no attribute {name!r}")
+
 __all__ = ["read", "read_bayer", "write_dng", "Pipeline", "load_pipeline", "RawImage", "CameraMeta",
            "BAYER_PATTERNS", "isp", "RawcvError", "RawReadError", "UnsupportedCFAError", "PipelineError",
            "OutputExistsError", "__version__"]

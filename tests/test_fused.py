@@ -1,0 +1,132 @@
+"""The fused path equals the stage-by-stage chain, bit for bit on integer outputs, for every Bayer
+layout, odd and even sizes, with values below black and above white."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rawcv.meta import CameraMeta, RawImage
+from rawcv.pipeline import Pipeline, load_pipeline
+
+LAYOUTS = ("RGGB", "BGGR", "GRBG", "GBRG")
+SHAPES = ((37, 50), (64, 96))
+NIKON_XYZ_TO_CAM = ((0.9020, -0.2890, -0.0715), (-0.4535, 1.2436, 0.2348), (-0.0934, 0.1919, 0.7086))
+BLACK = (600.0, 612.0, 590.0, 605.0)
+WHITE = 15520.0
+
+CUSTOM = {
+    "gray_world": ["black_level", {"stage": "white_balance", "method": "gray_world"}, "demosaic",
+                   {"stage": "gamma", "curve": "srgb"}, {"stage": "quantize", "bits": 8}],
+    "white_world": ["black_level", {"stage": "white_balance", "method": "white_world", "percentile": 99.0},
+                    "demosaic", "color_matrix", "gamma", "quantize"],
+    "power16": ["black_level", {"stage": "white_balance", "method": "camera"}, "demosaic",
+                {"stage": "vignetting", "k1": 0.3, "k2": -0.1, "k3": 0.05, "center": [0.45, 0.55]},
+                "color_matrix", {"stage": "gamma", "curve": "power", "gamma": 2.2},
+                {"stage": "quantize", "bits": 16}],
+    "srgb16": ["black_level", "white_balance", "demosaic", "gamma", {"stage": "quantize", "bits": 16}],
+    "no_gamma8": ["black_level", "demosaic", "quantize"],
+    "gamma_float": ["black_level", "white_balance", "demosaic", "color_matrix",
+                    {"stage": "gamma", "curve": "power", "gamma": 2.4}],
+    "vignetting_float": ["black_level", "demosaic", {"stage": "vignetting", "k1": 0.4}],
+    "mosaic_denoise": ["black_level", {"stage": "denoise", "method": "mean", "size": 5}, "white_balance",
+                       "demosaic", "color_matrix", "gamma", "quantize"],
+    "rgb_denoise_tail": ["black_level", "white_balance", "demosaic", {"stage": "denoise", "size": 5},
+                         {"stage": "gamma", "curve": "power", "gamma": 1.8}, {"stage": "quantize", "bits": 16}],
+}
+PIPELINES = ["core", "default", "linear", "camera"] + sorted(CUSTOM)
+
+
+def make_pipeline(name):
+    return Pipeline(CUSTOM[name], name=name) if name in CUSTOM else load_pipeline(name)
+
+
+def make_raw(shape, cfa, seed) -> RawImage:
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 16384, shape).astype(np.uint16)
+    # make sure the extremes are there: below black, at/above white
+    data.flat[::97] = 0
+    data.flat[5::89] = 16383
+    data.flat[7::101] = int(WHITE)
+    assert (data < min(BLACK)).any() and (data > WHITE).any()
+    meta = CameraMeta(cfa, black_level=BLACK, white_level=WHITE, as_shot_wb=(1.9492, 1.0, 1.3437),
+                      xyz_to_cam=NIKON_XYZ_TO_CAM)
+    return RawImage(data, meta)
+
+
+def assert_same(fused, numba):
+    assert fused.dtype == numba.dtype
+    assert fused.shape == numba.shape
+    if np.issubdtype(numba.dtype, np.integer):
+        if not np.array_equal(fused, numba):
+            diff = np.argwhere(fused != numba)
+            y, x, c = diff[0]
+            raise AssertionError(f"{len(diff)} values differ, first at {(y, x, c)}: fused {fused[y, x, c]} "
+                                 f"vs stage-by-stage {numba[y, x, c]}")
+    else:
+        np.testing.assert_allclose(fused, numba, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("cfa", LAYOUTS)
+def test_fused_equals_stage_by_stage(cfa, shape, name):
+    p = make_pipeline(name)
+    raw = make_raw(shape, cfa, seed=LAYOUTS.index(cfa) * 10 + shape[0])
+    fused = p.run(raw, backend="fused")
+    numba = p.run(raw, backend="numba")
+    assert_same(fused.image, numba.image)
+    assert fused.kind == numba.kind
+    assert fused.color_space == numba.color_space
+    assert np.array_equal(fused.saturation, numba.saturation)
+    assert fused.record == numba.record
+
+
+@pytest.mark.parametrize("cfa", LAYOUTS)
+def test_fused_equals_stage_by_stage_with_overridden_levels(cfa):
+    p = Pipeline([{"stage": "black_level", "black": [100, 110, 120, 130], "white": 9000.0}, "white_balance",
+                  "demosaic", "gamma", "quantize"])
+    raw = make_raw((37, 50), cfa, seed=99)
+    assert_same(p.run(raw, backend="fused").image, p.run(raw, backend="numba").image)
+
+
+def test_fused_plan_of_core_is_a_single_head():
+    assert load_pipeline("core").fused_plan() == [
+        ("head", ["black_level", "white_balance", "demosaic", "gamma", "quantize"])]
+    assert load_pipeline("linear").fused_plan() == [
+        ("head", ["black_level", "white_balance", "demosaic", "color_matrix"])]
+    plan = load_pipeline("default").fused_plan()
+    assert plan[0] == ("head", ["black_level", "white_balance", "demosaic"])
+    assert plan[1] == ("stage", ["denoise"])
+    assert plan[2] == ("tail", ["vignetting", "color_matrix", "gamma", "quantize"])
+
+
+@pytest.mark.parametrize("name", ["core", "default", "power16", "linear"])
+def test_out_buffer_is_reused_with_identical_result(name):
+    p = make_pipeline(name)
+    raw1 = make_raw((37, 50), "GRBG", seed=1)
+    raw2 = make_raw((37, 50), "GRBG", seed=2)
+    ref1 = p.run(raw1, backend="numba").image
+    ref2 = p.run(raw2, backend="numba").image
+    buf = np.empty_like(ref1)
+    r1 = p.run(raw1, backend="fused", out=buf)
+    assert r1.image is buf
+    assert_same(buf, ref1)
+    r2 = p.run(raw2, backend="fused", out=buf)
+    assert r2.image is buf
+    assert_same(buf, ref2)
+    # a buffer of the wrong shape or dtype is not used (and not written)
+    wrong = np.zeros((36, 50, 3), ref1.dtype)
+    r3 = p.run(raw1, backend="fused", out=wrong)
+    assert r3.image is not wrong and not wrong.any()
+    assert_same(r3.image, ref1)
+
+
+def test_fused_and_numba_agree_on_extreme_values():
+    """A mosaic of only 0 (far below black) and 65535 (far above white)."""
+    rng = np.random.default_rng(5)
+    data = np.where(rng.random((33, 41)) < 0.5, 0, 65535).astype(np.uint16)
+    raw = RawImage(data, CameraMeta("BGGR", black_level=BLACK, white_level=WHITE, xyz_to_cam=NIKON_XYZ_TO_CAM))
+    for name in ("core", "default", "linear", "power16"):
+        p = make_pipeline(name)
+        assert_same(p.run(raw, backend="fused").image, p.run(raw, backend="numba").image)

@@ -24,35 +24,32 @@ DISPLAY_FORMATS = ("png", "jpg", "tiff")
 
 
 def collect_inputs(inputs) -> list:
-    """Expand folders (recursively, RAW suffixes only) and keep files as given, in order."""
-    files = []
+    """Expand inputs into ``(file, relative output stem)`` pairs, in order.
+
+    A folder is searched recursively for RAW suffixes and its sub-tree is kept under the output
+    folder (``shots/a/x.dng`` -> ``OUT/a/x.png``) so equal file names in different folders cannot
+    collide; a file given directly maps to ``OUT/<name>``.
+    """
+    pairs, seen = [], set()
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in RAW_SUFFIXES))
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in RAW_SUFFIXES)
+            entries = [(f, f.relative_to(p).with_suffix("")) for f in found]
         else:
-            files.append(p)   # missing files are reported per file, not here
-    seen, unique = set(), []
-    for f in files:
-        key = os.path.abspath(f)
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique
+            entries = [(p, Path(p.stem))]   # missing files are reported per file, not here
+        for f, rel in entries:
+            key = os.path.abspath(f)
+            if key not in seen:
+                seen.add(key)
+                pairs.append((f, rel))
+    return pairs
 
 
-def output_names(files, outdir, fmt) -> dict:
-    """Output path per input; inputs with the same stem get their parent folder's name prefixed."""
+def output_names(pairs, outdir, fmt) -> dict:
+    """Output path per input file; the suffix follows the format."""
     suffix = output_suffix(fmt)
-    stems = {}
-    for f in files:
-        stems.setdefault(f.stem, []).append(f)
-    names = {}
-    for stem, group in stems.items():
-        for f in group:
-            name = stem if len(group) == 1 else f"{f.parent.name}_{stem}"
-            names[f] = Path(outdir) / (name + suffix)
-    return names
+    return {f: Path(outdir) / rel.with_name(rel.name + suffix) for f, rel in pairs}
 
 
 @dataclass
@@ -129,14 +126,20 @@ def _read_or_error(path):
 
 def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwrite: bool = False,
                   jobs: int = 1, progress: Optional[Callable] = None) -> BatchSummary:
-    """Process ``files`` into ``outdir``.
+    """Process ``files`` (paths, or ``(path, relative output stem)`` pairs from
+    :func:`collect_inputs`) into ``outdir``.
 
     With ``jobs == 1`` the next file is decoded in a background thread while the current one is
     processed (LibRaw and the Numba kernels release the GIL). With ``jobs > 1`` files run in that
     many threads and the Numba kernels share the cores among them.
     """
-    files = [Path(f) for f in files]
-    names = output_names(files, outdir, fmt)
+    pairs = [(Path(f), Path(Path(f).stem)) if not isinstance(f, tuple) else (Path(f[0]), Path(f[1]))
+             for f in files]
+    names = output_names(pairs, outdir, fmt)
+    files = [f for f, _ in pairs]
+    clashes = {}
+    for f, out in names.items():
+        clashes.setdefault(out, []).append(f)
     Path(outdir).mkdir(parents=True, exist_ok=True)
     summary = BatchSummary()
     t0 = time.perf_counter()
@@ -145,6 +148,12 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
         summary.results.append(res)
         if progress is not None:
             progress(res)
+
+    clashing = {f for group in clashes.values() if len(group) > 1 for f in group[1:]}
+    for f in clashing:
+        done(FileResult(f, None, f"{f}: writes the same output {names[f]} as another input; "
+                                 "pass their folder instead so the sub-tree keeps them apart"))
+    files = [f for f in files if f not in clashing]
 
     if jobs <= 1:
         with ThreadPoolExecutor(max_workers=1) as reader:
@@ -166,10 +175,14 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
             numba.set_num_threads(threads_each)
             return process_one(f, names[f], pipeline, fmt, overwrite=overwrite)
 
+        names_parents = {names[f].parent for f in files}
+        for parent in names_parents:
+            parent.mkdir(parents=True, exist_ok=True)
+
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for res in pool.map(work, files):
                 done(res)
     summary.seconds = time.perf_counter() - t0
-    order = {f: i for i, f in enumerate(files)}
+    order = {f: i for i, (f, _) in enumerate(pairs)}
     summary.results.sort(key=lambda r: order.get(r.source, 0))
     return summary

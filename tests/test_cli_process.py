@@ -180,3 +180,17 @@ def test_process_real_samples(tmp_path):
     # a red rose: the red channel dominates the image's centre
     centre = rose[150:350, 200:500]
     assert centre[..., 0].mean() > 1.5 * centre[..., 1].mean()
+
+
+def test_folders_keep_their_subtree_and_direct_name_clashes_are_reported(dng_folder, tmp_path):
+    tree = tmp_path / "shots"
+    for sub in ("day", "night"):
+        (tree / sub).mkdir(parents=True)
+        (tree / sub / "x.dng").write_bytes((dng_folder / "a.dng").read_bytes())
+    code, _, err = run_cli("process", tree, "-o", tmp_path / "o", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "o" / "day" / "x.png").exists() and (tmp_path / "o" / "night" / "x.png").exists()
+    code, stdout, err = run_cli("process", tree / "day" / "x.dng", tree / "night" / "x.dng", "-o", tmp_path / "p",
+                                "--quiet")
+    assert code == 1 and "processed 1 of 2" in stdout
+    assert "same output" in err and str(tree / "night" / "x.dng") in err

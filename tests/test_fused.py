@@ -10,7 +10,7 @@ from rawcv.meta import CameraMeta, RawImage
 from rawcv.pipeline import Pipeline, load_pipeline
 
 LAYOUTS = ("RGGB", "BGGR", "GRBG", "GBRG")
-SHAPES = ((37, 50), (64, 96))
+SHAPES = ((37, 50), (64, 96), (33, 45))
 NIKON_XYZ_TO_CAM = ((0.9020, -0.2890, -0.0715), (-0.4535, 1.2436, 0.2348), (-0.0934, 0.1919, 0.7086))
 BLACK = (600.0, 612.0, 590.0, 605.0)
 WHITE = 15520.0
@@ -31,6 +31,16 @@ CUSTOM = {
     "vignetting_float": ["black_level", "demosaic", {"stage": "vignetting", "k1": 0.4}],
     "mosaic_denoise": ["black_level", {"stage": "denoise", "method": "mean", "size": 5}, "white_balance",
                        "demosaic", "color_matrix", "gamma", "quantize"],
+    "mosaic_denoise_gray_world": ["black_level", {"stage": "denoise", "method": "median", "size": 3},
+                                  {"stage": "white_balance", "method": "gray_world"}, "demosaic", "gamma",
+                                  "quantize"],
+    "mosaic_vignetting": ["black_level", {"stage": "vignetting", "k1": 0.2, "k3": 0.1}, "white_balance",
+                          "demosaic", "gamma", "quantize"],
+    "rgb_white_balance": ["black_level", "demosaic", {"stage": "white_balance", "method": "gray_world"},
+                          "gamma", "quantize"],
+    "mosaic_out": ["black_level", "white_balance", {"stage": "denoise", "method": "mean"}],
+    "mosaic_quantized": ["black_level", {"stage": "white_balance", "method": "white_world"},
+                         {"stage": "quantize", "bits": 16}],
     "rgb_denoise_tail": ["black_level", "white_balance", "demosaic", {"stage": "denoise", "size": 5},
                          {"stage": "gamma", "curve": "power", "gamma": 1.8}, {"stage": "quantize", "bits": 16}],
 }
@@ -60,9 +70,9 @@ def assert_same(fused, numba):
     if np.issubdtype(numba.dtype, np.integer):
         if not np.array_equal(fused, numba):
             diff = np.argwhere(fused != numba)
-            y, x, c = diff[0]
-            raise AssertionError(f"{len(diff)} values differ, first at {(y, x, c)}: fused {fused[y, x, c]} "
-                                 f"vs stage-by-stage {numba[y, x, c]}")
+            first = tuple(diff[0])
+            raise AssertionError(f"{len(diff)} values differ, first at {first}: fused {fused[first]} "
+                                 f"vs stage-by-stage {numba[first]}")
     else:
         np.testing.assert_allclose(fused, numba, rtol=0, atol=1e-6)
 

@@ -274,6 +274,16 @@ def test_estimate_ignores_clipped_pixels():
     assert est.n_samples < 0.55 * blocks
 
 
+@pytest.mark.parametrize("shot", SHOT_LEVELS)
+def test_estimate_shot_noise_with_float_data_clipped_at_zero_and_one(shot):
+    # Clipping at 0 erases the deep shadows (so lambda_read is not asserted), but the
+    # clipped pixels are detected and dropped, and the slope stays right.
+    rng = np.random.default_rng(4)
+    clean = _patch_chart(rng)
+    noisy = np.clip(add_noise(clean, NoiseParams(shot, _read_of(shot)), rng), 0.0, 1.0)
+    assert estimate(noisy).lambda_shot == pytest.approx(shot, rel=0.1)
+
+
 def test_estimate_rejects_bad_input():
     with pytest.raises(ValueError):
         estimate(np.zeros((16, 16), np.float32))

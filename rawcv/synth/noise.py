@@ -332,16 +332,17 @@ def _normalised_mosaic(raw, cfa, black, white):
         bmap = np.tile(b, ((hh + 1) // 2, (ww + 1) // 2))[:hh, :ww]
         clipped |= x >= wl
         x = (x - bmap) / (wl - bmap)
-    # Values that pile up at an extreme were clipped (ADC floor, black clipping,
-    # saturation, or an explicit clip of float data); their variance is not the model's.
-    for extreme, beyond in ((x.min(), x > x.min()), (x.max(), x < x.max())):
-        at = x == extreme
-        n_at = int(np.count_nonzero(at))
-        rest = x[beyond]
-        n_next = int(np.count_nonzero(rest == (rest.max() if extreme == x.max() else rest.min()))) if rest.size else 0
-        # A Gaussian tail thins out towards the extreme; a clip makes it pile up.
-        if n_at >= 4 and n_at > 2 * n_next:
-            clipped |= at
+    if np.issubdtype(data.dtype, np.integer):
+        clipped |= data <= 0  # the ADC floor, whatever the black level
+    # Values that pile up at an extreme were clipped (black clipping, saturation, or an
+    # explicit clip of float data); their variance is not the model's. A Gaussian tail
+    # thins out towards the extreme, while a clip makes the extreme value the commonest.
+    lo, hi = x.min(), x.max()
+    if lo < hi:
+        for extreme, nearest in ((lo, x[x > lo].min()), (hi, x[x < hi].max())):
+            n_at = int(np.count_nonzero(x == extreme))
+            if n_at >= 4 and n_at > 2 * int(np.count_nonzero(x == nearest)):
+                clipped |= x == extreme
     clipped |= x >= 1.0
     return x, clipped, cfa
 

@@ -1,0 +1,584 @@
+"""The training engine shared by every rawcv task (classification, segmentation, restoration).
+
+A :class:`Trainer` runs epochs of a model over DataLoaders; what the model's outputs *mean* is a
+:class:`Task`'s business (its loss and metrics). The Trainer provides:
+
+* SGD with momentum or Adam, a cosine or step learning-rate schedule (stepped per epoch);
+* a validation pass per epoch, early stopping on the validation loss (``patience``);
+* ``best.pt`` (best validation loss) and ``last.pt`` (resumable: optimizer, scheduler, RNG,
+  history) checkpoints in the run folder, written atomically;
+* ``metrics.json`` / ``metrics.csv`` (one row per epoch) and ``curves.png``;
+* tqdm progress bars, seeded determinism (``seed``; shuffling is re-seeded per epoch so a resumed
+  run sees the same batches as an uninterrupted one);
+* on CUDA: bf16 autocast, channels_last, ``cudnn.benchmark``, pinned memory and non-blocking
+  copies, optional ``torch.compile``; on CPU plain fp32.
+
+Tasks with a different training step (a GAN's two optimizers) subclass :class:`Trainer` and
+override :meth:`Trainer.train_step`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import RawcvError
+from .checkpoint import CheckpointError, load_checkpoint, load_state_dict, save_checkpoint, unwrap_model
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "step", "none")
+DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3}
+LAST, BEST = "last.pt", "best.pt"
+METRICS_JSON, METRICS_CSV, CURVES_PNG = "metrics.json", "metrics.csv", "curves.png"
+
+
+class TrainingError(RawcvError, RuntimeError):
+    """Training cannot go on: a diverged (NaN) loss, nothing to resume, a bad setting."""
+
+
+# --------------------------------------------------------------------------------------------
+# Tasks
+# --------------------------------------------------------------------------------------------
+
+class Task:
+    """What a model's outputs mean: the loss and the metrics of one kind of problem.
+
+    Subclasses set :attr:`name` and implement :meth:`loss`; metrics are accumulated over an
+    epoch through :meth:`init_metrics` / :meth:`update_metrics` / :meth:`compute_metrics` (a
+    state such as a running count or a confusion matrix, so they are exact over the epoch, not
+    a mean of batch means). The loss the Trainer logs is the sample-weighted mean of the
+    batches' losses.
+    """
+
+    name = "task"
+
+    def loss(self, outputs, targets) -> torch.Tensor:
+        raise NotImplementedError
+
+    def init_metrics(self) -> dict:
+        return {}
+
+    def update_metrics(self, state: dict, outputs, targets) -> None:
+        pass
+
+    def compute_metrics(self, state: dict) -> dict:
+        return {}
+
+    def config(self) -> dict:
+        """Entries this task adds to the checkpoint config."""
+        return {"task": self.name}
+
+
+# --------------------------------------------------------------------------------------------
+# Devices, seeds, loaders
+# --------------------------------------------------------------------------------------------
+
+def resolve_device(device="auto") -> torch.device:
+    """``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a torch.device."""
+    try:
+        from ..torch.backend import resolve_device as _resolve
+    except ImportError:
+        _resolve = None
+    if _resolve is not None:
+        return torch.device(_resolve(device))
+    if isinstance(device, torch.device):
+        return device
+    name = str(device or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"device {device!r} requested but CUDA is not available (use --device cpu or auto)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise TrainingError(f"unknown device {device!r}: expected auto, cpu or cuda") from None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's (CPU and CUDA) generators."""
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed NumPy and ``random`` from the worker's torch seed."""
+    seed = torch.initial_seed() % (2 ** 32)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_loader(dataset, *, batch_size: int = 32, shuffle: bool = False, workers: int = 0, device="cpu",
+                seed: int = 0, drop_last: bool = False, collate_fn=None):
+    """A DataLoader set up the way the Trainer expects.
+
+    A seeded ``generator`` (re-seeded per epoch by the Trainer), seeded workers, pinned memory
+    on CUDA and persistent workers (so a dataset's memory cache survives between epochs).
+    """
+    from torch.utils.data import DataLoader
+
+    device = torch.device(device)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=generator,
+        worker_init_fn=seed_worker, pin_memory=device.type == "cuda", drop_last=drop_last,
+        persistent_workers=workers > 0, collate_fn=collate_fn,
+    )
+
+
+def move_to(obj, device, *, non_blocking: bool = False, channels_last: bool = False):
+    """Move tensors (also inside tuples, lists and dicts) to ``device``."""
+    if isinstance(obj, torch.Tensor):
+        obj = obj.to(device, non_blocking=non_blocking)
+        if channels_last and obj.ndim == 4 and obj.is_floating_point():
+            obj = obj.contiguous(memory_format=torch.channels_last)
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(move_to(o, device, non_blocking=non_blocking, channels_last=channels_last) for o in obj)
+    if isinstance(obj, dict):
+        return {k: move_to(v, device, non_blocking=non_blocking, channels_last=channels_last) for k, v in obj.items()}
+    return obj
+
+
+def _batch_size(targets, inputs) -> int:
+    for t in (targets, inputs):
+        if isinstance(t, torch.Tensor) and t.ndim > 0:
+            return int(t.shape[0])
+        if isinstance(t, (list, tuple)) and t:
+            return _batch_size(t[0], None)
+    return 1
+
+
+# --------------------------------------------------------------------------------------------
+# RNG state in a weights_only-loadable form
+# --------------------------------------------------------------------------------------------
+
+def get_rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    if "python" in state:
+        py = state["python"]
+        random.setstate((py[0], tuple(py[1]), py[2]))
+    if "numpy" in state:
+        n = state["numpy"]
+        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        try:
+            torch.cuda.set_rng_state_all(state["cuda"])
+        except (RuntimeError, IndexError):
+            pass   # a different number of GPUs: keep the fresh CUDA generators
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and result
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class TrainConfig:
+    """Settings of a :class:`Trainer` run (the CLI's flags).
+
+    ``lr=None`` takes :data:`DEFAULT_LR` of the optimizer. ``step_size=None`` with the step
+    schedule divides the rate by 10 (``gamma``) every third of the run. ``patience=None`` never
+    stops early. ``progress=None`` shows tqdm bars only on a terminal.
+    """
+
+    epochs: int = 10
+    lr: Optional[float] = None
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    step_size: Optional[int] = None
+    gamma: float = 0.1
+    patience: Optional[int] = None
+    min_delta: float = 0.0
+    device: str = "auto"
+    seed: int = 0
+    compile: bool = False
+    amp: bool = True
+    channels_last: bool = True
+    grad_clip: Optional[float] = None
+    progress: Optional[bool] = None
+    max_batches: Optional[int] = None      # per epoch (quick experiments and tests)
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainingError(f"unknown optimizer {self.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise TrainingError(f"unknown schedule {self.schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        if self.epochs < 1:
+            raise TrainingError(f"epochs must be at least 1, got {self.epochs}")
+        if self.lr is not None and not self.lr > 0:
+            raise TrainingError(f"the learning rate must be positive, got {self.lr}")
+        if self.patience is not None and self.patience < 1:
+            raise TrainingError(f"patience must be at least 1 epoch, got {self.patience}")
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.lr if self.lr is not None else DEFAULT_LR[self.optimizer])
+
+
+@dataclass
+class FitResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    history: list
+    best_epoch: Optional[int]
+    best_loss: Optional[float]
+    stopped_early: bool
+    start_epoch: int
+    out_dir: Optional[Path]
+    last_path: Optional[Path] = None
+    best_path: Optional[Path] = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+
+# --------------------------------------------------------------------------------------------
+# Trainer
+# --------------------------------------------------------------------------------------------
+
+class Trainer:
+    """Train ``model`` on ``task`` with the settings of ``config``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Built with :func:`rawcv.models.create_model` (its ``rawcv_config`` goes in checkpoints).
+    task : Task
+    train_loader, val_loader : DataLoader
+        ``val_loader`` may be None: then the training loss is monitored for best / early stop.
+        Loaders from :func:`make_loader` get their shuffling re-seeded every epoch.
+    config : TrainConfig
+    out_dir : path, optional
+        Run folder for checkpoints, logs and the plot; None keeps nothing on disk.
+    checkpoint_config : dict, optional
+        More config entries for checkpoints (layout, classes, pipeline ...), merged with
+        ``model.rawcv_config`` and ``task.config()``.
+    frozen_modules : sequence of nn.Module
+        Kept in eval mode while training (a frozen backbone's BatchNorm statistics stay fixed).
+    log : callable, optional
+        Receives one line per epoch; default prints to stdout.
+    """
+
+    def __init__(self, model: nn.Module, task: Task, train_loader, val_loader=None, *,
+                 config: Optional[TrainConfig] = None, out_dir=None, checkpoint_config: Optional[dict] = None,
+                 frozen_modules: Sequence[nn.Module] = (), log: Optional[Callable[[str], None]] = None):
+        self.config = config or TrainConfig()
+        self.task = task
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.log = log or (lambda line: print(line, flush=True))
+        self.frozen_modules = list(frozen_modules)
+        self.device = resolve_device(self.config.device)
+        self.cuda = self.device.type == "cuda"
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True
+        self.model = unwrap_model(model).to(self.device)
+        self.channels_last = self.cuda and self.config.channels_last
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.use_amp = self.cuda and self.config.amp
+        self.forward_model = torch.compile(self.model) if self.config.compile else self.model
+        extra = dict(task.config())
+        extra.update(checkpoint_config or {})
+        base = getattr(self.model, "rawcv_config", None) or {"name": type(self.model).__name__}
+        self.checkpoint_config = {**base, **extra}
+        self.optimizer = self._make_optimizer()
+        self.scheduler = self._make_scheduler()
+        self.history: list = []
+        self.epoch = 0                     # epochs completed
+        self.best_loss: Optional[float] = None
+        self.best_epoch: Optional[int] = None
+        self.bad_epochs = 0
+        self.stopped_early = False
+
+    # --- setup -----------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise TrainingError("the model has no trainable parameters (everything is frozen)")
+        c = self.config
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=c.learning_rate, momentum=c.momentum, weight_decay=c.weight_decay)
+        return torch.optim.Adam(params, lr=c.learning_rate, weight_decay=c.weight_decay)
+
+    def _make_scheduler(self):
+        c = self.config
+        if c.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, c.epochs))
+        if c.schedule == "step":
+            step = c.step_size or max(1, math.ceil(c.epochs / 3))
+            return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=step, gamma=c.gamma)
+        return None
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # --- one step / one pass ---------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
+
+    def _split_batch(self, batch):
+        if isinstance(batch, dict):
+            return batch["input"], batch.get("target")
+        inputs, targets = batch[0], batch[1]
+        return inputs, targets
+
+    def _to_device(self, obj):
+        return move_to(obj, self.device, non_blocking=self.cuda, channels_last=self.channels_last)
+
+    def train_step(self, batch):
+        """One optimisation step; returns ``(loss tensor (detached), outputs, targets)``."""
+        inputs, targets = self._split_batch(batch)
+        inputs, targets = self._to_device(inputs), self._to_device(targets)
+        with self._autocast():
+            outputs = self.forward_model(inputs)
+            loss = self.task.loss(outputs, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return loss.detach(), outputs.detach() if isinstance(outputs, torch.Tensor) else outputs, targets
+
+    @torch.no_grad()
+    def eval_step(self, batch):
+        inputs, targets = self._split_batch(batch)
+        inputs, targets = self._to_device(inputs), self._to_device(targets)
+        with self._autocast():
+            outputs = self.forward_model(inputs)
+            loss = self.task.loss(outputs, targets)
+        return loss, outputs, targets
+
+    def _set_train_mode(self, training: bool) -> None:
+        self.model.train(training)
+        if training:
+            for m in self.frozen_modules:
+                m.eval()
+
+    def _progress(self, loader, desc):
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return loader, None
+        disable = None if self.config.progress is None else not self.config.progress
+        try:
+            total = len(loader)
+        except TypeError:
+            total = None
+        if total is not None and self.config.max_batches:
+            total = min(total, self.config.max_batches)
+        bar = tqdm(loader, desc=desc, total=total, leave=False, file=sys.stderr, disable=disable, dynamic_ncols=True)
+        return bar, bar
+
+    def run_epoch(self, loader, *, train: bool, desc: str = "") -> dict:
+        """One pass over ``loader``: the mean loss and the task's metrics (``{"loss": ..., ...}``)."""
+        self._set_train_mode(train)
+        state = self.task.init_metrics()
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        iterable, bar = self._progress(loader, desc)
+        try:
+            for i, batch in enumerate(iterable):
+                if self.config.max_batches and i >= self.config.max_batches:
+                    break
+                loss, outputs, targets = self.train_step(batch) if train else self.eval_step(batch)
+                n = _batch_size(targets, outputs)
+                total_loss += loss.double() * n
+                count += n
+                with torch.no_grad():
+                    self.task.update_metrics(state, outputs, targets)
+                if bar is not None and i % 10 == 0:
+                    bar.set_postfix(loss=f"{float(total_loss) / max(count, 1):.4f}", refresh=False)
+        finally:
+            if bar is not None:
+                bar.close()
+        if count == 0:
+            raise TrainingError(f"{'training' if train else 'validation'} data gave no batches")
+        metrics = {"loss": float(total_loss) / count}
+        if train and not math.isfinite(metrics["loss"]):
+            raise TrainingError(f"the training loss became {metrics['loss']} in epoch {self.epoch + 1}: "
+                                "lower the learning rate (--lr)")
+        metrics.update({k: float(v) for k, v in self.task.compute_metrics(state).items()})
+        return metrics
+
+    def evaluate(self, loader, desc: str = "eval") -> dict:
+        return self.run_epoch(loader, train=False, desc=desc)
+
+    # --- fitting ---------------------------------------------------------------------------
+    def _reseed_loader(self, epoch: int) -> None:
+        gen = getattr(self.train_loader, "generator", None)
+        if isinstance(gen, torch.Generator):
+            gen.manual_seed(self.config.seed * 1_000_003 + epoch)
+
+    def fit(self, *, resume: bool = False) -> FitResult:
+        """Train for ``config.epochs`` epochs (in total, counting resumed ones) or until early stop."""
+        if resume:
+            self.resume()
+        else:
+            seed_everything(self.config.seed)
+        start = self.epoch
+        c = self.config
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        while self.epoch < c.epochs and not self.stopped_early:
+            epoch = self.epoch + 1
+            self._reseed_loader(epoch)
+            t0 = time.perf_counter()
+            lr = self.lr
+            train_m = self.run_epoch(self.train_loader, train=True, desc=f"epoch {epoch}/{c.epochs} train")
+            val_m = None
+            if self.val_loader is not None:
+                val_m = self.run_epoch(self.val_loader, train=False, desc=f"epoch {epoch}/{c.epochs} val")
+            if self.scheduler is not None:
+                self.scheduler.step()
+            row = {"epoch": epoch, "lr": lr}
+            row.update({f"train_{k}": v for k, v in train_m.items()})
+            if val_m is not None:
+                row.update({f"val_{k}": v for k, v in val_m.items()})
+            row["time_s"] = round(time.perf_counter() - t0, 3)
+            self.history.append(row)
+            self.epoch = epoch
+            monitored = val_m["loss"] if val_m is not None else train_m["loss"]
+            improved = self.best_loss is None or monitored < self.best_loss - c.min_delta
+            if improved:
+                self.best_loss, self.best_epoch, self.bad_epochs = monitored, epoch, 0
+            else:
+                self.bad_epochs += 1
+                if c.patience is not None and self.bad_epochs >= c.patience:
+                    self.stopped_early = True
+            self.log(self._epoch_line(row, improved))
+            if self.out_dir is not None:
+                if improved:
+                    save_checkpoint(self.out_dir / BEST, self.model, config=self.checkpoint_config, epoch=epoch,
+                                    metrics=row)
+                self.save_last()
+                self.write_logs()
+            if self.stopped_early:
+                self.log(f"early stop: no improvement of the {'validation' if val_m else 'training'} loss for "
+                         f"{self.bad_epochs} epochs (best {self.best_loss:.4f} at epoch {self.best_epoch})")
+        out = self.out_dir
+        return FitResult(
+            history=list(self.history), best_epoch=self.best_epoch, best_loss=self.best_loss,
+            stopped_early=self.stopped_early, start_epoch=start, out_dir=out,
+            last_path=out / LAST if out is not None else None,
+            best_path=out / BEST if out is not None and (out / BEST).exists() else None,
+        )
+
+    def _epoch_line(self, row: dict, improved: bool) -> str:
+        parts = [f"epoch {row['epoch']}/{self.config.epochs}"]
+        for k, v in row.items():
+            if k in ("epoch", "time_s"):
+                continue
+            parts.append(f"{k} {v:.3g}" if k == "lr" else f"{k} {v:.4f}")
+        parts.append(f"{row['time_s']:.1f}s")
+        return "  ".join(parts) + ("  *" if improved else "")
+
+    # --- checkpoints and logs --------------------------------------------------------------
+    def trainer_state(self) -> dict:
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "stopped_early": self.stopped_early, "config": asdict(self.config)}
+
+    def save_last(self, path=None) -> Path:
+        path = Path(path) if path is not None else self.out_dir / LAST
+        return save_checkpoint(
+            path, self.model, config=self.checkpoint_config, epoch=self.epoch,
+            metrics=self.history[-1] if self.history else {},
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
+            rng=get_rng_state(), history=self.history, trainer=self.trainer_state(),
+        )
+
+    def resume(self, path=None) -> dict:
+        """Restore model, optimizer, scheduler, RNG, history and early-stopping state from ``last.pt``."""
+        if path is None:
+            if self.out_dir is None:
+                raise TrainingError("resume needs a run folder (out_dir)")
+            path = self.out_dir / LAST
+            if not path.exists():
+                raise TrainingError(f"{path}: nothing to resume (no last.pt in the run folder)")
+        ckpt = load_checkpoint(path, map_location="cpu")
+        for key in ("optimizer", "rng", "history", "trainer"):
+            if key not in ckpt:
+                raise CheckpointError(f"{ckpt['path']}: not a resumable checkpoint (no {key!r}; best.pt files "
+                                      "hold weights only, resume from last.pt)")
+        load_state_dict(self.model, ckpt)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"{ckpt['path']}: its optimizer state does not fit this run ({exc}); "
+                                  "resume with the same --optimizer and --freeze settings") from None
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+        self.history = list(ckpt["history"])
+        self.epoch = int(ckpt["epoch"])
+        t = ckpt["trainer"]
+        self.best_loss, self.best_epoch = t.get("best_loss"), t.get("best_epoch")
+        self.bad_epochs = int(t.get("bad_epochs", 0))
+        self.stopped_early = False
+        self.log(f"resumed from {ckpt['path']} at epoch {self.epoch}")
+        return ckpt
+
+    def write_logs(self) -> None:
+        """Rewrite ``metrics.json``, ``metrics.csv`` and ``curves.png`` from the history (atomically)."""
+        if self.out_dir is None:
+            return
+        write_history(self.history, self.out_dir)
+
+
+def write_history(history: list, out_dir) -> None:
+    """``metrics.json`` (a list of rows), ``metrics.csv`` (one row per epoch) and ``curves.png``."""
+    from ..io.atomic import write_bytes_atomic
+    from .plots import plot_history
+
+    out_dir = Path(out_dir)
+    write_bytes_atomic(out_dir / METRICS_JSON, (json.dumps(history, indent=1) + "\n").encode(), overwrite=True)
+    keys = []
+    for row in history:
+        keys.extend(k for k in row if k not in keys)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow(row)
+    write_bytes_atomic(out_dir / METRICS_CSV, buf.getvalue().encode(), overwrite=True)
+    plot_history(history, out_dir / CURVES_PNG)
+
+
+__all__ = ["Trainer", "TrainConfig", "FitResult", "Task", "TrainingError", "make_loader", "resolve_device",
+           "seed_everything", "seed_worker", "move_to", "get_rng_state", "set_rng_state", "write_history",
+           "OPTIMIZERS", "SCHEDULES", "DEFAULT_LR"]

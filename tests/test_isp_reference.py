@@ -448,7 +448,7 @@ def test_fit_vignetting_recovers_coefficients_rgb(ks):
     flat = np.broadcast_to(levels, shape + (3,)).astype(np.float32)
     vignetted = isp.apply_vignetting(flat, k1=ks[0], k2=ks[1], k3=ks[2])
     model = isp.fit_vignetting(vignetted)
-    np.testing.assert_allclose([model.k1, model.k2, model.k3], ks, rtol=0, atol=2e-3)
+    np.testing.assert_allclose([model.k1, model.k2, model.k3], ks, rtol=0, atol=1e-4)
     corrected = isp.correct_vignetting(vignetted, k1=model.k1, k2=model.k2, k3=model.k3)
     assert np.max(np.abs(corrected / levels - 1)) < 0.01
 
@@ -461,10 +461,22 @@ def test_fit_vignetting_recovers_coefficients_mosaic(ks, cfa):
     scene = np.broadcast_to(levels, shape + (3,)).astype(np.float32)
     mosaic = isp.apply_vignetting(make_mosaic(scene, cfa), k1=ks[0], k2=ks[1], k3=ks[2])
     model = isp.fit_vignetting(mosaic, cfa=cfa)
-    np.testing.assert_allclose([model.k1, model.k2, model.k3], ks, rtol=0, atol=2e-3)
+    np.testing.assert_allclose([model.k1, model.k2, model.k3], ks, rtol=0, atol=1e-4)
     corrected = isp.correct_vignetting(mosaic, k1=model.k1, k2=model.k2, k3=model.k3)
     expected = make_mosaic(scene, cfa)
     assert np.max(np.abs(corrected / expected - 1)) < 0.01
+
+
+@pytest.mark.parametrize("center", [(0.3, 0.7), (0.0, 1.0)])
+def test_fit_vignetting_off_centre(center):
+    shape = (41, 57)   # odd sizes
+    levels = np.array([0.3, 0.5, 0.2], np.float32)
+    flat = np.broadcast_to(levels, shape + (3,)).astype(np.float32)
+    vignetted = isp.apply_vignetting(flat, k1=0.4, k2=0.1, k3=0.05, center=center)
+    np.testing.assert_allclose(vignetted, flat / true_gain(shape, 0.4, 0.1, 0.05, center)[:, :, None], rtol=1e-6)
+    model = isp.fit_vignetting(vignetted, center=center)
+    np.testing.assert_allclose([model.k1, model.k2, model.k3], [0.4, 0.1, 0.05], rtol=0, atol=1e-4)
+    assert tuple(model.center) == center
 
 
 @pytest.mark.parametrize("ks", [(0.4, 0.1, 0.0), (0.3, -0.2, 0.15)])

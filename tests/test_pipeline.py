@@ -250,6 +250,17 @@ def test_validation_errors(stages, message):
     assert message in str(info.value)
 
 
+def test_demosaic_after_gamma_message_does_not_blame_demosaicing():
+    """Gamma on the mosaic, then demosaic: the data is still a mosaic (gamma-encoded), so the
+    message must not claim the stage was placed after demosaicing; it should name 'gamma'."""
+    with pytest.raises(PipelineError) as info:
+        Pipeline(["black_level", "gamma", "demosaic"], name="t")
+    msg = str(info.value)
+    assert "'demosaic'" in msg
+    assert "after demosaicing" not in msg
+    assert "gamma" in msg
+
+
 def test_validation_error_names_the_stage():
     with pytest.raises(PipelineError) as info:
         Pipeline(["black_level", "demosaic", "gamma", "white_balance"], name="mine")

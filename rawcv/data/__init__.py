@@ -7,6 +7,7 @@
 
 from .datasets import (
     LAYOUTS,
+    TOY_CLASSES,
     RAW_SUFFIXES,
     DatasetError,
     RawFolder,
@@ -14,6 +15,8 @@ from .datasets import (
     center_crop,
     input_spec,
     is_synth_dataset,
+    make_toy_folder,
+    make_toy_synth,
     pack_mosaic,
     pipeline_spec,
     raw_to_tensor,
@@ -25,4 +28,4 @@ from .datasets import (
 
 __all__ = ["RawFolder", "SynthDataset", "split_indices", "raw_to_tensor", "pack_mosaic", "input_spec",
            "resolve_pipeline", "pipeline_spec", "rgb_array", "center_crop", "is_synth_dataset", "read_manifest",
-           "DatasetError", "LAYOUTS", "RAW_SUFFIXES"]
+           "DatasetError", "LAYOUTS", "RAW_SUFFIXES", "make_toy_folder", "make_toy_synth", "TOY_CLASSES"]

@@ -54,19 +54,30 @@ class SynthConfig:
             raise RawcvError("the number of images must be >= 1")
         if self.size < 16 or self.size % 2:
             raise RawcvError(f"size must be an even number >= 16, got {self.size}")
-        if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-6 or min(self.split) < 0:
-            raise RawcvError(f"split must be three fractions summing to 1, got {list(self.split)}")
+        split_counts(self.n, self.split)
         try:
             parse_noise(self.noise)
         except ValueError as exc:
             raise RawcvError(f"bad --noise {self.noise!r}: {exc}") from None
 
 
-def split_of(i: int, n: int, fractions) -> str:
-    """Deterministic split: the first 80% train, then val, then test (by index)."""
-    n_train = int(round(fractions[0] * n))
-    n_val = int(round(fractions[1] * n))
-    return "train" if i < n_train else ("val" if i < n_train + n_val else "test")
+def split_counts(n: int, split) -> tuple:
+    """Numbers of train/val/test images: ``split`` holds fractions (summing to 1) or counts (summing to n)."""
+    split = [float(v) for v in split]
+    if len(split) != 3 or min(split) < 0:
+        raise RawcvError(f"split needs three non-negative numbers, got {split}")
+    if all(v == int(v) for v in split) and sum(split) == n and max(split) >= 1:
+        return tuple(int(v) for v in split)
+    if abs(sum(split) - 1) > 1e-6:
+        raise RawcvError(f"split must be three fractions summing to 1 or three counts summing to {n}, got {split}")
+    n_train = int(round(split[0] * n))
+    n_val = min(n - n_train, int(round(split[1] * n)))
+    return n_train, n_val, n - n_train - n_val
+
+
+def split_of(i: int, counts) -> str:
+    """Deterministic split by index: the first ``counts[0]`` train, then val, then test."""
+    return "train" if i < counts[0] else ("val" if i < counts[0] + counts[1] else "test")
 
 
 def _image_sources(from_images: Optional[str]):
@@ -150,9 +161,10 @@ def make_dataset(out_dir, cfg: SynthConfig, *, overwrite: bool = False, command:
     import cv2
 
     items = []
+    counts = split_counts(cfg.n, cfg.split)
     try:
         for i in range(cfg.n):
-            split = split_of(i, cfg.n, cfg.split)
+            split = split_of(i, counts)
             item = make_item(cfg, i, noise_spec, sources)
             stem = f"{split}/{i:05d}"
             write_capture_dng(tmp / f"{stem}.dng", item["capture"])

@@ -148,7 +148,7 @@ def subtract_black_level(raw: torch.Tensor, *, black, white) -> torch.Tensor:
     Examples
     --------
     >>> m = torch.tensor([[600., 15520.], [1000., 8060.]])
-    >>> subtract_black_level(m, black=600, white=15520).round(decimals=3).tolist()
+    >>> subtract_black_level(m, black=600, white=15520).double().round(decimals=3).tolist()
     [[0.0, 1.0], [0.027, 0.5]]
     """
     x, restore = _batched(raw, "raw")

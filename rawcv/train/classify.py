@@ -1,5 +1,5 @@
-"""Image classification on raw data: the task, training from a folder or synthetic dataset,
-prediction and evaluation (what ``rawcv train|predict|eval classify`` run).
+"""Image classification on raw data: the task, training from a class folder or a synthetic
+dataset, prediction and evaluation (what ``rawcv train|predict|eval classify`` run).
 
 >>> from rawcv.train.classify import train_classifier, predict_files, evaluate_classifier
 >>> result = train_classifier("shapes/", out="runs/shapes", model="resnet18",       # doctest: +SKIP
@@ -11,9 +11,8 @@ prediction and evaluation (what ``rawcv train|predict|eval classify`` run).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -21,4 +20,442 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
 from ..errors import OutputExistsError, RawcvError
-from .checkpoint import BEST_NAME if False else None  # noqa  (placeholder removed below)
+from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
+from .engine import LAST, Task, TrainConfig, Trainer, TrainingError, make_loader, resolve_device, seed_everything
+
+TASK = "classify"
+CONFUSION_PNG = "confusion_matrix.png"
+
+
+class ClassificationTask(Task):
+    """Cross-entropy on ``N x num_classes`` logits; the metric is the accuracy."""
+
+    name = TASK
+
+    def __init__(self, num_classes: Optional[int] = None, label_smoothing: float = 0.0):
+        self.num_classes = num_classes
+        self.label_smoothing = float(label_smoothing)
+
+    def loss(self, outputs, targets):
+        return F.cross_entropy(outputs.float(), targets, label_smoothing=self.label_smoothing)
+
+    def init_metrics(self) -> dict:
+        return {"correct": 0, "total": 0}
+
+    def update_metrics(self, state, outputs, targets) -> None:
+        state["correct"] += int((outputs.argmax(dim=1) == targets).sum())
+        state["total"] += int(targets.numel())
+
+    def compute_metrics(self, state) -> dict:
+        return {"accuracy": state["correct"] / max(state["total"], 1)}
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+def load_classification_data(data, *, layout: str = "packed", pipeline=None, val_fraction: float = 0.2,
+                             seed: int = 0, cache: Optional[str] = None, crop=None):
+    """Training and validation datasets from a class folder or a synthetic dataset.
+
+    A synthetic dataset (``manifest.json``) uses its ``train`` and ``val`` splits (``val`` split
+    off ``train`` by ``val_fraction`` if it has none); a class folder is split by
+    ``val_fraction`` (stratified, deterministic in ``seed``).
+
+    Returns
+    -------
+    (train, val or None, classes, source) with source ``"synth"`` or ``"folder"``.
+    """
+    from ..data import RawFolder, SynthDataset, is_synth_dataset, split_indices
+
+    if not Path(data).is_dir():
+        raise RawcvError(f"{data}: no such data folder")
+    if is_synth_dataset(data):
+        if crop is not None:
+            raise RawcvError("--crop applies to class folders only (a synthetic dataset has one image size)")
+        train = SynthDataset(data, "train", layout=layout, target="label", cache=cache, pipeline=pipeline)
+        if len(train) == 0:
+            raise RawcvError(f"{data}: the synthetic dataset has no 'train' items")
+        val = SynthDataset(data, "val", layout=layout, target="label", cache=cache, pipeline=pipeline)
+        if len(val) == 0:
+            val = None
+            if val_fraction > 0:
+                tr_idx, va_idx = split_indices(len(train), val_fraction, seed, labels=train.targets)
+                train, val = Subset(train, tr_idx), Subset(train, va_idx)
+        classes = (train.dataset if isinstance(train, Subset) else train).classes
+        return train, val, list(classes), "synth"
+    full = RawFolder(data, layout=layout, cache=cache, pipeline=pipeline, crop=crop)
+    if val_fraction > 0 and len(full) >= 2:
+        tr_idx, va_idx = split_indices(len(full), val_fraction, seed, labels=full.targets)
+        return Subset(full, tr_idx), Subset(full, va_idx), list(full.classes), "folder"
+    return full, None, list(full.classes), "folder"
+
+
+class _Remapped(Dataset):
+    """A dataset whose integer targets are mapped through ``mapping`` (dataset class -> model class)."""
+
+    def __init__(self, dataset, mapping: Sequence[int]):
+        self.dataset = dataset
+        self.mapping = list(mapping)
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        x, y = self.dataset[index]
+        return x, self.mapping[int(y)]
+
+
+def _class_mapping(data_classes, model_classes, source) -> list:
+    unknown = [c for c in data_classes if c not in model_classes]
+    if unknown:
+        raise RawcvError(f"{source}: class {unknown[0]!r} is not one the model knows "
+                         f"({', '.join(model_classes)})")
+    return [list(model_classes).index(c) for c in data_classes]
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+def _check_task(ckpt: dict) -> None:
+    task = ckpt["config"].get("task")
+    if task not in (None, TASK):
+        raise CheckpointError(f"{ckpt['path']}: a {task!r} checkpoint, not a classifier")
+
+
+def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Optional[dict] = None,
+                     layout: Optional[str] = None, pipeline=None, epochs: int = 10, batch_size: int = 32,
+                     lr: Optional[float] = None, optimizer: str = "adam", schedule: str = "cosine",
+                     weight_decay: float = 0.0, momentum: float = 0.9, device="auto", seed: int = 0,
+                     workers: int = 0, patience: Optional[int] = None, compile: bool = False,
+                     init=None, freeze: Optional[str] = None, resume: bool = False, overwrite: bool = False,
+                     val_fraction: float = 0.2, cache: Optional[str] = None, crop=None,
+                     label_smoothing: float = 0.0, max_batches: Optional[int] = None,
+                     progress: Optional[bool] = None, log=None):
+    """Train a classifier; checkpoints, logs and curves go to the run folder ``out``.
+
+    Parameters
+    ----------
+    data : path
+        A class folder (one sub-folder of RAW files per class) or a synthetic dataset folder.
+    model : str, optional
+        A ``classify`` model name (default ``resnet18``; with ``init``, the checkpoint's).
+    model_kwargs : dict, optional
+        Architecture keywords such as ``{"width": 16}``.
+    layout : {"packed", "rgb"}, optional
+        Default ``packed`` (with ``init``: the checkpoint's layout).
+    pipeline : str, optional
+        ISP pipeline of the ``rgb`` layout (default ``linear``; ``default`` = display sRGB).
+    init : path, optional
+        Start from this checkpoint's weights; a head of another class count is re-initialised.
+    freeze : {"backbone"}, optional
+        Train only the head (with ``init``: transfer learning).
+    resume : bool
+        Continue ``out/last.pt`` (model, optimizer, scheduler, RNG, history) up to ``epochs``.
+    overwrite : bool
+        Start afresh in a run folder that already holds a ``last.pt``.
+
+    Returns
+    -------
+    FitResult
+    """
+    from ..data import LAYOUTS, pipeline_spec
+    from ..models import create_model, freeze_backbone, list_models, model_task
+
+    out = Path(out)
+    say = log or (lambda line: print(line, flush=True))
+    if freeze not in (None, "backbone"):
+        raise TrainingError(f"unknown --freeze {freeze!r}: only 'backbone' can be frozen")
+    if freeze and not (init or resume):
+        raise TrainingError("--freeze backbone needs --init CHECKPOINT (a pretrained backbone to keep)")
+    if resume and init:
+        raise TrainingError("--resume continues the run's own last.pt; it cannot be combined with --init")
+    if (out / LAST).exists() and not resume and not overwrite:
+        raise OutputExistsError(f"{out}: holds a previous run (last.pt); use --resume to continue it "
+                                "or --overwrite to start again")
+
+    base_ckpt = None
+    if resume:
+        if not (out / LAST).exists():
+            raise TrainingError(f"{out / LAST}: nothing to resume (no last.pt in the run folder)")
+        base_ckpt = load_checkpoint(out / LAST)
+    elif init:
+        base_ckpt = load_checkpoint(init)
+    if base_ckpt is not None:
+        _check_task(base_ckpt)
+        cfg = base_ckpt["config"]
+        if resume or model is None:
+            model = cfg["name"]
+            if model_kwargs:
+                say(f"note: using the architecture of {base_ckpt['path']}; model arguments ignored")
+            model_kwargs = dict(cfg.get("kwargs") or {})
+        if resume or layout is None:
+            layout = cfg.get("layout", "packed")
+        if resume or pipeline is None:
+            pipeline = cfg.get("pipeline") if layout == "rgb" else None
+        if resume or crop is None:
+            crop = cfg.get("crop", crop)
+    model = model or "resnet18"
+    layout = layout or "packed"
+    if layout not in LAYOUTS:
+        raise TrainingError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    if layout == "packed" and pipeline is not None:
+        raise TrainingError("--pipeline applies to --layout rgb only")
+    if model_task(model) != TASK:
+        raise TrainingError(f"model {model!r} is a {model_task(model)!r} model; classifiers are: "
+                            f"{', '.join(list_models(TASK))}")
+
+    config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
+                         momentum=momentum, patience=patience, device=device, seed=seed, compile=compile,
+                         progress=progress, max_batches=max_batches)
+    dev = resolve_device(device)
+    train_ds, val_ds, classes, source = load_classification_data(
+        data, layout=layout, pipeline=pipeline, val_fraction=val_fraction, seed=seed, cache=cache, crop=crop)
+    if resume and list(base_ckpt["config"].get("classes", classes)) != classes:
+        raise TrainingError(f"{data}: classes {classes} differ from those of the run being resumed "
+                            f"({base_ckpt['config'].get('classes')})")
+
+    seed_everything(seed)
+    in_chans = 4 if layout == "packed" else 3
+    net = create_model(model, in_chans=in_chans, num_classes=len(classes), **(model_kwargs or {}))
+    if init and not resume:
+        init_classes = base_ckpt["config"].get("classes")
+        load_state_dict(net, base_ckpt, skip_prefixes=("head.",))
+        if base_ckpt["config"].get("num_classes") != len(classes) or init_classes != classes:
+            say(f"initialised from {base_ckpt['path']} (backbone; new head for {len(classes)} classes)")
+        else:
+            say(f"initialised from {base_ckpt['path']}")
+    frozen = []
+    if freeze == "backbone":
+        freeze_backbone(net)
+        frozen = [net.backbone]
+
+    ckpt_config = {"layout": layout, "classes": classes,
+                   "pipeline": pipeline_spec(pipeline) if layout == "rgb" else None,
+                   "normalisation": _normalisation(layout, pipeline), "crop": crop}
+    train_loader = make_loader(train_ds, batch_size=batch_size, shuffle=True, workers=workers, device=dev, seed=seed)
+    val_loader = make_loader(val_ds, batch_size=batch_size, shuffle=False, workers=workers, device=dev, seed=seed) \
+        if val_ds is not None else None
+    trainer = Trainer(net, ClassificationTask(len(classes), label_smoothing), train_loader, val_loader, config=config,
+                      out_dir=out, checkpoint_config=ckpt_config, frozen_modules=frozen, log=say)
+    n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    say(f"{model} ({n_params:,} trainable parameters) on {dev.type}: {len(train_ds)} training / "
+        f"{len(val_ds) if val_ds is not None else 0} validation images, {len(classes)} classes, layout {layout}")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_run_info(out, data=data, source=source, model=model, model_kwargs=model_kwargs, config=config,
+                    ckpt_config=ckpt_config, init=init, freeze=freeze, batch_size=batch_size, workers=workers,
+                    val_fraction=val_fraction, resume=resume)
+    result = trainer.fit(resume=resume)
+    if result.best_epoch is not None:
+        best = next((row for row in result.history if row.get("epoch") == result.best_epoch), {})
+        acc = best.get("val_accuracy", best.get("train_accuracy"))
+        say(f"best epoch {result.best_epoch}: loss {result.best_loss:.4f}"
+            + (f", accuracy {acc:.4f}" if acc is not None else "") + f"; checkpoints in {out}")
+    return result
+
+
+def _normalisation(layout, pipeline) -> str:
+    from ..data import input_spec
+
+    return input_spec(layout, pipeline)["normalisation"]
+
+
+def _write_run_info(out: Path, **info) -> None:
+    from dataclasses import asdict
+
+    from ..io.atomic import write_bytes_atomic
+
+    info = dict(info)
+    info["data"] = str(info["data"])
+    info["init"] = None if info["init"] is None else str(info["init"])
+    info["config"] = asdict(info["config"])
+    name = "run_resumed.json" if info.get("resume") else "run.json"
+    write_bytes_atomic(out / name, (json.dumps(info, indent=1, default=str) + "\n").encode(), overwrite=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Prediction
+# --------------------------------------------------------------------------------------------
+
+def load_classifier(weights, device="auto"):
+    """``(model, ckpt, device)`` of a classification checkpoint (file or run folder), in eval mode."""
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(weights)
+    _check_task(ckpt)
+    model, ckpt = build_model(ckpt, device=dev)
+    if not ckpt["config"].get("classes"):
+        n = ckpt["config"].get("num_classes", 0)
+        ckpt["config"]["classes"] = [str(i) for i in range(n)]
+    return model, ckpt, dev
+
+
+def _input_of(raw, cfg: dict):
+    from ..data import center_crop, raw_to_tensor
+
+    raw = center_crop(raw, cfg.get("crop"))
+    return raw_to_tensor(raw, cfg.get("layout", "packed"), cfg.get("pipeline") if cfg.get("layout") == "rgb" else None)
+
+
+def collect_files(inputs) -> list:
+    """Files as given, and the RAW files of folders (recursively, hidden folders skipped), without repeats."""
+    from ..data import RAW_SUFFIXES
+
+    out, seen = [], set()
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in RAW_SUFFIXES
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        else:
+            found = [p]            # a missing file is reported when it is read
+        for f in found:
+            key = str(f.resolve()) if f.exists() else str(f)
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+
+
+def predict_files(weights, files, *, top_k: int = 3, device="auto") -> Iterator:
+    """Classify RAW files (folders are searched recursively), one at a time.
+
+    Yields
+    ------
+    (path, prediction or RawcvError)
+        ``prediction = {"path", "label", "index", "probability", "top_k": [(class, p), ...]}``;
+        a file that cannot be read yields its error instead (the others go on).
+    """
+    from ..io import read
+
+    model, ckpt, dev = load_classifier(weights, device)
+    cfg = ckpt["config"]
+    classes = cfg["classes"]
+    k = max(1, min(int(top_k), len(classes)))
+    pipeline = None
+    if cfg.get("layout") == "rgb":
+        from ..data import resolve_pipeline
+
+        pipeline = resolve_pipeline(cfg.get("pipeline"))
+    for path in collect_files(files):
+        try:
+            raw = read(path)
+            local = dict(cfg)
+            if pipeline is not None:
+                local["pipeline"] = pipeline
+            x = _input_of(raw, local)[None].to(dev)
+            with torch.no_grad(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
+                                                 enabled=dev.type == "cuda"):
+                logits = model(x)
+            probs = torch.softmax(logits.float(), dim=1)[0].cpu()
+        except RawcvError as exc:
+            yield str(path), exc
+            continue
+        except (RuntimeError, ValueError) as exc:   # e.g. an image too small for the network
+            yield str(path), RawcvError(f"{path}: cannot classify ({str(exc).splitlines()[0]})")
+            continue
+        p, idx = probs.topk(k)
+        top = [(classes[int(i)], float(v)) for v, i in zip(p, idx)]
+        yield str(path), {"path": str(path), "label": top[0][0], "index": int(idx[0]), "probability": top[0][1],
+                          "top_k": top}
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+def confusion_matrix(targets, predictions, num_classes: int) -> np.ndarray:
+    """``num_classes x num_classes`` counts, rows = true class, columns = predicted class."""
+    t = np.asarray(targets, dtype=np.int64)
+    p = np.asarray(predictions, dtype=np.int64)
+    return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def format_confusion(cm: np.ndarray, classes: Sequence[str]) -> str:
+    """The matrix as a text table (rows true, columns predicted)."""
+    width = max(max(len(c) for c in classes), len(str(int(cm.max(initial=0)))), 4)
+    lines = [" " * width + "  " + " ".join(f"{c[:width]:>{width}}" for c in classes)]
+    for c, row in zip(classes, cm):
+        lines.append(f"{c:>{width}}  " + " ".join(f"{int(v):>{width}}" for v in row))
+    return "\n".join(lines)
+
+
+def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int = 64, workers: int = 0,
+                        device="auto", out=None, progress: Optional[bool] = None) -> dict:
+    """Accuracy and confusion matrix of a classifier on a dataset; saves ``confusion_matrix.png``.
+
+    Parameters
+    ----------
+    data : path
+        A synthetic dataset (its ``split``; ``all`` for every item) or a class folder (all files;
+        its class names must be among the model's).
+    out : path, optional
+        Folder of the PNG (and ``eval_<split>.json``); default the checkpoint's folder.
+
+    Returns
+    -------
+    dict with ``accuracy``, ``loss``, ``correct``, ``total``, ``classes``, ``confusion`` (list of
+    lists), ``per_class_accuracy``, ``split``, ``png``.
+    """
+    from ..data import RawFolder, SynthDataset, is_synth_dataset
+    from .plots import plot_confusion_matrix
+
+    model, ckpt, dev = load_classifier(weights, device)
+    cfg = ckpt["config"]
+    classes = list(cfg["classes"])
+    layout = cfg.get("layout", "packed")
+    pipeline = cfg.get("pipeline") if layout == "rgb" else None
+    if not Path(data).is_dir():
+        raise RawcvError(f"{data}: no such data folder")
+    if is_synth_dataset(data):
+        ds = SynthDataset(data, split, layout=layout, target="label", pipeline=pipeline)
+        if len(ds) == 0:
+            raise RawcvError(f"{data}: no items in split {split!r} (splits: {', '.join(ds.splits) or 'none'}, or 'all')")
+        where = f"split {split!r} of {data}"
+    else:
+        ds = RawFolder(data, layout=layout, pipeline=pipeline, crop=cfg.get("crop"))
+        where = str(data)
+    mapping = _class_mapping(ds.classes, classes, data)
+    dataset = ds if mapping == list(range(len(ds.classes))) else _Remapped(ds, mapping)
+    loader = make_loader(dataset, batch_size=batch_size, shuffle=False, workers=workers, device=dev)
+    task = ClassificationTask(len(classes))
+    targets, preds = [], []
+    total_loss, n = 0.0, 0
+    try:
+        from tqdm import tqdm
+
+        iterable = tqdm(loader, desc="eval", leave=False, disable=None if progress is None else not progress)
+    except ImportError:
+        iterable = loader
+    with torch.no_grad():
+        for x, y in iterable:
+            x, y = x.to(dev, non_blocking=dev.type == "cuda"), y.to(dev)
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+                logits = model(x)
+            total_loss += float(task.loss(logits, y)) * len(y)
+            n += len(y)
+            targets.append(y.cpu())
+            preds.append(logits.argmax(dim=1).cpu())
+    t = torch.cat(targets).numpy()
+    p = torch.cat(preds).numpy()
+    cm = confusion_matrix(t, p, len(classes))
+    correct = int(np.trace(cm))
+    per_class = {c: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() else None) for i, c in enumerate(classes)}
+    out_dir = Path(out) if out is not None else Path(ckpt["path"]).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = plot_confusion_matrix(cm, classes, out_dir / CONFUSION_PNG,
+                                title=f"{cfg.get('name')} on {Path(str(data)).name} ({split if is_synth_dataset(data) else 'all'}): "
+                                      f"accuracy {correct / max(n, 1):.3f}")
+    result = {"weights": ckpt["path"], "data": str(data), "split": split if is_synth_dataset(data) else "all",
+              "where": where, "accuracy": correct / max(n, 1), "loss": total_loss / max(n, 1), "correct": correct,
+              "total": int(n), "classes": classes, "confusion": cm.tolist(), "per_class_accuracy": per_class,
+              "png": str(png)}
+    from ..io.atomic import write_bytes_atomic
+
+    write_bytes_atomic(out_dir / f"eval_{result['split']}.json", (json.dumps(result, indent=1) + "\n").encode(),
+                       overwrite=True)
+    return result
+
+
+__all__ = ["ClassificationTask", "train_classifier", "predict_files", "evaluate_classifier", "load_classifier",
+           "load_classification_data", "confusion_matrix", "format_confusion", "TASK", "CONFUSION_PNG"]

@@ -38,8 +38,7 @@ def _metric_names(history: Sequence[dict]) -> list:
             for prefix in ("train_", "val_"):
                 if k.startswith(prefix) and k[len(prefix):] not in names:
                     names.append(k[len(prefix):])
-    names.sort(key=lambda n: (n != "loss", names.index(n)))
-    return names
+    return sorted(names, key=lambda n: (n != "loss", names.index(n)))
 
 
 def plot_history(history: Sequence[dict], path, *, title: str = "") -> Path:

@@ -194,3 +194,11 @@ def test_folders_keep_their_subtree_and_direct_name_clashes_are_reported(dng_fol
                                 "--quiet")
     assert code == 1 and "processed 1 of 2" in stdout
     assert "same output" in err and str(tree / "night" / "x.dng") in err
+
+
+def test_plain_tiff_is_not_taken_for_raw(tmp_path):
+    import tifffile
+    tif = tmp_path / "grey.tif"
+    tifffile.imwrite(tif, np.full((64, 64), 1000, np.uint16))
+    with pytest.raises(rawcv.RawReadError, match="plain TIFF"):
+        rawcv.read(tif)

@@ -229,6 +229,22 @@ def test_read_empty_file(tmp_path):
     _assert_read_error(path)
 
 
+def test_dng_colour_matrix_prefers_d65():
+    from rawcv.io.reader import _dng_xyz_to_cam
+
+    a = np.arange(9, dtype=float).reshape(3, 3) + 1
+    d65 = NIKON_XYZ_TO_CAM
+    # tifffile gives SRATIONAL values as flat numerator, denominator pairs
+    pairs = np.stack([np.round(d65.ravel() * 10000), np.full(9, 10000)], axis=1).ravel()
+    tags = {"ColorMatrix1": a.ravel(), "CalibrationIlluminant1": 17,
+            "ColorMatrix2": tuple(pairs), "CalibrationIlluminant2": 21}
+    np.testing.assert_allclose(_dng_xyz_to_cam(tags), d65, atol=1e-12)
+    # no D65 matrix: the last one given
+    tags["CalibrationIlluminant2"] = 23
+    np.testing.assert_allclose(_dng_xyz_to_cam(tags), d65, atol=1e-12)
+    assert _dng_xyz_to_cam({}) is None
+
+
 def _stub(pattern, desc=b"RGBG"):
     return types.SimpleNamespace(raw_pattern=None if pattern is None else np.asarray(pattern), color_desc=desc)
 
@@ -289,7 +305,7 @@ def test_write_dng_round_trip_iso(tmp_path):
     assert rawcv.read(path).meta.iso == 400.0
 
 
-@pytest.mark.parametrize("shape", [(8, 8), (21, 40), (40, 21)])
+@pytest.mark.parametrize("shape", [(8, 8), (40, 21)])
 def test_write_dng_small_mosaic_is_readable_or_refused(shape, tmp_path):
     """write_dng must not silently produce a DNG that rawcv.read cannot read: either it refuses the
     size with a ValueError, or the file reads back with identical data (8x8 is write_dng's own

@@ -17,7 +17,6 @@ from .datasets import (
     is_synth_dataset,
     make_toy_folder,
     make_toy_synth,
-    pack_mosaic,
     pipeline_spec,
     raw_to_tensor,
     read_manifest,
@@ -26,6 +25,6 @@ from .datasets import (
     split_indices,
 )
 
-__all__ = ["RawFolder", "SynthDataset", "split_indices", "raw_to_tensor", "pack_mosaic", "input_spec",
+__all__ = ["RawFolder", "SynthDataset", "split_indices", "raw_to_tensor", "input_spec",
            "resolve_pipeline", "pipeline_spec", "rgb_array", "center_crop", "is_synth_dataset", "read_manifest",
            "DatasetError", "LAYOUTS", "RAW_SUFFIXES", "make_toy_folder", "make_toy_synth", "TOY_CLASSES"]

@@ -4,7 +4,8 @@ Both decode with :func:`rawcv.read` and turn a capture into a float32 ``C x H x 
 of two layouts:
 
 * ``"packed"``: the Bayer mosaic as ``4 x H/2 x W/2`` planes R, G1, G2, B (G1 shares rows with R),
-  each normalised as ``(x - black) / (white - black)`` of its CFA site;
+  each normalised as ``(x - black) / (white - black)`` of its CFA site
+  (:func:`rawcv.torch.tensors.to_tensor`);
 * ``"rgb"``: ``3 x H x W`` from an ISP pipeline: the ``"linear"`` pipeline by default (float
   radiance, white balanced, linear sRGB), or e.g. ``pipeline="default"`` for display sRGB whose
   8-bit values are scaled to [0, 1] (the "raw vs sRGB" comparison).
@@ -26,7 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import RawcvError
-from ..meta import CameraMeta, RawImage, cfa_channel_map
+from ..meta import CameraMeta, RawImage
 
 LAYOUTS = ("packed", "rgb")
 CACHES = (None, "memory", "disk")
@@ -52,42 +53,17 @@ def _check_layout(layout: str) -> str:
     return layout
 
 
-def pack_mosaic(raw: RawImage) -> np.ndarray:
-    """``4 x H/2 x W/2`` float32 planes R, G1, G2, B normalised by black and white level.
+def _torch_packed(raw: RawImage):
+    """``4 x H/2 x W/2`` through :func:`rawcv.torch.tensors.to_tensor`; errors name the file."""
+    from ..torch.tensors import to_tensor
 
-    G1 is the green on R's rows, G2 the green on B's rows, whatever the CFA. Odd trailing
-    rows/columns are dropped.
-    """
     if raw.is_linear:
         raise RawcvError(f"{raw.path or '<memory>'}: the packed layout needs a Bayer mosaic, "
                          "but this is a linear (demosaiced) file; use layout 'rgb'")
-    data = raw.data
-    h, w = (data.shape[0] // 2) * 2, (data.shape[1] // 2) * 2
-    cmap = cfa_channel_map(raw.cfa)
-    black = np.asarray(raw.meta.black_level, dtype=np.float32).reshape(2, 2)
-    white = np.float32(raw.meta.white_level)
-    r_row = int(np.argwhere(cmap == 0)[0][0])
-    b_row = 1 - r_row
-    sites = [tuple(np.argwhere(cmap == 0)[0]),
-             (r_row, int(np.argwhere(cmap[r_row] == 1)[0][0])),
-             (b_row, int(np.argwhere(cmap[b_row] == 1)[0][0])),
-             tuple(np.argwhere(cmap == 2)[0])]
-    out = np.empty((4, h // 2, w // 2), dtype=np.float32)
-    for c, (dy, dx) in enumerate(sites):
-        b = black[dy, dx]
-        out[c] = (data[dy:h:2, dx:w:2].astype(np.float32) - b) / (white - b)
-    return out
-
-
-def _torch_packed(raw: RawImage):
-    """:func:`rawcv.torch.tensors.to_tensor` where that module exists, else :func:`pack_mosaic`."""
     try:
-        from ..torch.tensors import to_tensor
-    except ImportError:
-        return torch.from_numpy(pack_mosaic(raw))
-    x = to_tensor(raw, layout="packed")
-    x = torch.as_tensor(x, dtype=torch.float32)
-    return x[0] if x.ndim == 4 and x.shape[0] == 1 else x
+        return to_tensor(raw, layout="packed")
+    except ValueError as exc:
+        raise RawcvError(f"{raw.path or '<memory>'}: cannot pack ({exc})") from None
 
 
 def resolve_pipeline(pipeline):
@@ -616,6 +592,6 @@ def make_toy_synth(root, *, n_train: int = 8, n_val: int = 4, n_test: int = 4, s
     return root
 
 
-__all__ = ["RawFolder", "SynthDataset", "split_indices", "raw_to_tensor", "pack_mosaic", "input_spec",
+__all__ = ["RawFolder", "SynthDataset", "split_indices", "raw_to_tensor", "input_spec",
            "resolve_pipeline", "pipeline_spec", "rgb_array", "center_crop", "is_synth_dataset", "read_manifest",
            "DatasetError", "LAYOUTS", "RAW_SUFFIXES", "make_toy_folder", "make_toy_synth", "TOY_CLASSES"]

@@ -10,6 +10,7 @@ from ..meta import cfa_channel_map, validate_cfa
 from .atomic import atomic_path
 
 _LIBRAW_ORIENTATION_TO_TIFF = {0: 1, 3: 3, 5: 8, 6: 6}
+MIN_SIDE = 22   # LibRaw rejects smaller frames as "not RAW"
 
 
 def _rationals(values, signed=False, denominator=1_000_000):
@@ -51,7 +52,7 @@ def write_dng(path, mosaic, *, cfa: str, black=0, white=None, as_shot_wb=(1.0, 1
     --------
     >>> import numpy as np, tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "flat.dng")
-    >>> write_dng(p, np.full((8, 8), 1000, np.uint16), cfa="GRBG", black=64, white=4095)
+    >>> write_dng(p, np.full((32, 32), 1000, np.uint16), cfa="GRBG", black=64, white=4095)
     """
     import tifffile
 
@@ -59,6 +60,9 @@ def write_dng(path, mosaic, *, cfa: str, black=0, white=None, as_shot_wb=(1.0, 1
     data = np.ascontiguousarray(mosaic)
     if data.ndim != 2 or data.dtype != np.uint16:
         raise ValueError(f"mosaic must be a 2-D uint16 array, got {data.dtype} {data.shape}")
+    if min(data.shape) < MIN_SIDE:
+        raise ValueError(f"mosaic is {data.shape[1]}x{data.shape[0]}: LibRaw does not read images under "
+                         f"{MIN_SIDE} pixels a side")
     black4 = np.broadcast_to(np.asarray(black, dtype=np.float64).reshape(-1), (4,)) \
         if np.size(black) in (1, 4) else None
     if black4 is None:

@@ -63,6 +63,16 @@ def _cfa_name(raw) -> str:
     return validate_cfa(letters)
 
 
+def _iso(other, tags):
+    # LibRaw leaves ISO at 0 when a DNG keeps it in IFD0 (as rawcv's writer does) rather than EXIF
+    if other.iso_speed:
+        return float(other.iso_speed)
+    value = tags.get("ISOSpeedRatings") or (tags.get("ExifTag") or {}).get("ISOSpeedRatings")
+    if isinstance(value, (tuple, list)):
+        value = value[0] if value else None
+    return float(value) if value else None
+
+
 def _meta_from_libraw(raw, tags, *, linear: bool, cfa) -> CameraMeta:
     per_colour = np.asarray(raw.black_level_per_channel, dtype=np.float64)
     if linear:
@@ -86,7 +96,7 @@ def _meta_from_libraw(raw, tags, *, linear: bool, cfa) -> CameraMeta:
         orientation=int(raw.sizes.flip),
         make=str(tags.get("Make", "") or "").strip("\x00 "),
         model=str(tags.get("Model", "") or "").strip("\x00 "),
-        iso=float(other.iso_speed) if other.iso_speed else None,
+        iso=_iso(other, tags),
         exposure_time=float(other.shutter_speed) if other.shutter_speed else None,
         aperture=float(other.aperture) if other.aperture else None,
         noise_profile=tuple(float(v) for v in np.ravel(noise)) if noise is not None else None,
@@ -128,8 +138,12 @@ def read(path) -> RawImage:
     if os.path.isdir(path):
         raise RawReadError(f"{path}: is a folder, not a RAW file")
     try:
+        tags = _tiff_tags(path)
+        if tags and "DNGVersion" not in tags and not tags.get("Make"):
+            # LibRaw would decode any grey 16-bit TIFF as an RGGB "raw"; camera TIFF-based formats
+            # (NEF, CR2, ARW, ...) always name their maker
+            raise RawReadError(f"{path}: a plain TIFF image (no DNG or camera tags), not a RAW file")
         with rawpy.imread(path) as raw:
-            tags = _tiff_tags(path)
             linear = raw.raw_type == rawpy.RawType.Stack
             if linear:
                 data = np.array(raw.raw_image_visible[..., :3], dtype=np.uint16, copy=True)

@@ -22,11 +22,11 @@ def _neighbour_table(n: int, radius: int, step: int) -> np.ndarray:
         count = len(range(phase, n, step))
         if count < radius + 1:
             raise ValueError(f"image too small for a {2 * radius + 1}x{2 * radius + 1} filter")
-        for p in range(count):
-            for j, d in enumerate(range(-radius, radius + 1)):
-                q = p + d
-                q = -q if q < 0 else (2 * count - 2 - q if q >= count else q)
-                table[phase + p * step, j] = phase + q * step
+        p = np.arange(count, dtype=np.int64)
+        for j, d in enumerate(range(-radius, radius + 1)):
+            q = p + d
+            q = np.where(q < 0, -q, np.where(q >= count, 2 * count - 2 - q, q))
+            table[phase + p * step, j] = phase + q * step
     return table
 
 
@@ -37,25 +37,78 @@ def _sort3(a, b, c):
     return min(lo, c), max(lo, min(hi, c)), max(hi, c)
 
 
+@njit(cache=True, nogil=True)
+def _median9(lo, mid, hi, jm, j, jp):
+    """Median of a 3x3 window from its three sorted columns at ``jm, j, jp``: the median of
+    (max of the column minima, median of the column medians, min of the column maxima)."""
+    a = max(max(lo[jm], lo[j]), lo[jp])
+    b = _sort3(mid[jm], mid[j], mid[jp])[1]
+    z = min(min(hi[jm], hi[j]), hi[jp])
+    return _sort3(a, b, z)[1]
+
+
+@njit(cache=True, nogil=True)
+def _median3_row(above, row, below, d, lo, mid, hi, out):
+    """One output row of the 3x3 median, on flat rows of interleaved samples.
+
+    ``above``, ``row``, ``below`` (1-D, length n) are the rows y-1, y, y+1 (already mirrored at
+    the image's top and bottom); horizontal neighbours are ``d`` samples apart (3 in an RGB row,
+    2 within one CFA plane of a mosaic row). Each column of three is sorted once into the scratch
+    rows ``lo, mid, hi``; the ``d`` samples at each end mirror (reflect-101), the interior runs
+    with plain offsets. Shared by the stand-alone kernel and the fused pipeline path.
+    """
+    n = row.size
+    for j in range(n):
+        lo[j], mid[j], hi[j] = _sort3(above[j], row[j], below[j])
+    for j in range(d):
+        out[j] = _median9(lo, mid, hi, j + d, j, j + d)
+    for j in range(d, n - d):
+        out[j] = _median9(lo, mid, hi, j - d, j, j + d)
+    for j in range(n - d, n):
+        out[j] = _median9(lo, mid, hi, j - d, j, j - d)
+
+
+@njit(cache=True, nogil=True)
+def _mean3_row(above, row, below, d, colsum, out):
+    """One output row of the 3x3 mean, laid out like :func:`_median3_row`; float64 sums."""
+    n = row.size
+    scale = 1.0 / 9
+    for j in range(n):
+        s = 0.0
+        s += above[j]
+        s += row[j]
+        s += below[j]
+        colsum[j] = s
+    for j in range(d):
+        out[j] = (0.0 + colsum[j + d] + colsum[j] + colsum[j + d]) * scale
+    for j in range(d, n - d):
+        out[j] = (0.0 + colsum[j - d] + colsum[j] + colsum[j + d]) * scale
+    for j in range(n - d, n):
+        out[j] = (0.0 + colsum[j - d] + colsum[j] + colsum[j - d]) * scale
+
+
+BAND_ROWS = 16
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def _median3_kernel(src, rows, cols, out):
-    # Sort each 3-pixel column once per row; the median of 9 is then
-    # med3(max of the column minima, med3 of the column medians, min of the column maxima).
-    h, w, nc = src.shape
-    for y in prange(h):
-        ym, yp = rows[y, 0], rows[y, 2]
-        lo = np.empty(w, dtype=np.float32)
-        mid = np.empty(w, dtype=np.float32)
-        hi = np.empty(w, dtype=np.float32)
-        for c in range(nc):
-            for x in range(w):
-                lo[x], mid[x], hi[x] = _sort3(src[ym, x, c], src[y, x, c], src[yp, x, c])
-            for x in range(w):
-                xm, xp = cols[x, 0], cols[x, 2]
-                a = max(max(lo[xm], lo[x]), lo[xp])
-                b = _sort3(mid[xm], mid[x], mid[xp])[1]
-                z = min(min(hi[xm], hi[x]), hi[xp])
-                out[y, x, c] = _sort3(a, b, z)[1]
+def _median3_kernel(src, rows, d, out):
+    # src, out: (h, n) flat rows; bands of rows share one set of scratch rows
+    h, n = src.shape
+    for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
+        lo = np.empty(n, dtype=src.dtype)
+        mid = np.empty(n, dtype=src.dtype)
+        hi = np.empty(n, dtype=src.dtype)
+        for y in range(band * BAND_ROWS, min(h, (band + 1) * BAND_ROWS)):
+            _median3_row(src[rows[y, 0]], src[y], src[rows[y, 2]], d, lo, mid, hi, out[y])
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _mean3_kernel(src, rows, d, out):
+    h, n = src.shape
+    for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
+        colsum = np.empty(n, dtype=np.float64)
+        for y in range(band * BAND_ROWS, min(h, (band + 1) * BAND_ROWS)):
+            _mean3_row(src[rows[y, 0]], src[y], src[rows[y, 2]], d, colsum, out[y])
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -122,6 +175,13 @@ def _prepare(image, size, cfa):
     return view, rows, cols, out, (out if out.ndim == 3 else out[:, :, None])
 
 
+def _flat_rows(view, out_view):
+    """(h, w * channels) views of the input and output, and the step between horizontal
+    neighbours in them: 3 in an RGB row, 2 (the next pixel of the same colour) in a mosaic row."""
+    h, w, nc = view.shape
+    return view.reshape(h, w * nc), out_view.reshape(h, w * nc), (3 if nc == 3 else 2)
+
+
 def denoise_median(image, *, size: int = 3, cfa=None) -> np.ndarray:
     """Median filter, ``size`` x ``size``, per RGB channel or per CFA plane of a mosaic.
 
@@ -144,7 +204,8 @@ def denoise_median(image, *, size: int = 3, cfa=None) -> np.ndarray:
     """
     view, rows, cols, out, out_view = _prepare(image, size, cfa)
     if size == 3:
-        _median3_kernel(view, rows, cols, out_view)
+        src, dst, d = _flat_rows(view, out_view)
+        _median3_kernel(src, rows, d, dst)
     else:
         _median_window_kernel(view, rows, cols, out_view)
     return out
@@ -161,7 +222,11 @@ def denoise_mean(image, *, size: int = 3, cfa=None) -> np.ndarray:
     1.0
     """
     view, rows, cols, out, out_view = _prepare(image, size, cfa)
-    _mean_kernel(view, rows, cols, out_view)
+    if size == 3:
+        src, dst, d = _flat_rows(view, out_view)
+        _mean3_kernel(src, rows, d, dst)
+    else:
+        _mean_kernel(view, rows, cols, out_view)
     return out
 
 

@@ -54,13 +54,14 @@ class Pipeline:
     (8, 8, 3)
     """
 
-    def __init__(self, stages, *, name: str = "custom", backend: str = "auto"):
+    def __init__(self, stages, *, name: str = "custom", backend: str = "auto", description: str = ""):
         if backend not in BACKENDS:
             raise PipelineError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
         if not isinstance(stages, (list, tuple)) or not stages:
             raise PipelineError(f"pipeline '{name}': needs a non-empty list of stages")
         self.stages = [make_stage(s) for s in stages]
         self.name = name
+        self.description = description
         self.backend = backend
         self.validate()
 
@@ -69,6 +70,7 @@ class Pipeline:
         """Check the order of stages; raise :class:`PipelineError` with the reason."""
         kind = RAW
         after_gamma = None
+        demosaiced = False
         for i, stage in enumerate(self.stages):
             if i == 0 and stage.name != "black_level":
                 raise PipelineError(f"pipeline '{self.name}': must start with 'black_level' "
@@ -82,8 +84,10 @@ class Pipeline:
                 raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' needs data linear in "
                                     f"radiance but comes after '{after_gamma}'")
             if kind not in stage.accepts:
-                if MOSAIC in stage.accepts and RGB not in stage.accepts and kind in (RGB, DISPLAY):
+                if MOSAIC in stage.accepts and RGB not in stage.accepts and demosaiced:
                     reason = "needs a mosaic but is placed after demosaicing"
+                elif MOSAIC in stage.accepts and after_gamma:
+                    reason = f"needs a linear mosaic but comes after '{after_gamma}'"
                 elif RGB in stage.accepts and MOSAIC not in stage.accepts and kind == MOSAIC:
                     reason = "needs RGB data: place it after 'demosaic'"
                 else:
@@ -91,6 +95,7 @@ class Pipeline:
                 raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' {reason}")
             if stage.name == "gamma":
                 after_gamma = "gamma"
+            demosaiced = demosaiced or stage.name == "demosaic"
             kind = stage.produces(kind)
         self.output_kind = kind
 
@@ -144,7 +149,11 @@ class Pipeline:
 
     # --- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"name": self.name, "stages": [s.to_dict() for s in self.stages]}
+        d = {"name": self.name}
+        if self.description:
+            d["description"] = self.description
+        d["stages"] = [s.to_dict() for s in self.stages]
+        return d
 
     @classmethod
     def from_dict(cls, data, *, source: str = "<dict>", backend: str = "auto") -> "Pipeline":
@@ -155,7 +164,8 @@ class Pipeline:
             raise PipelineError(f"{source}: unknown top-level key '{sorted(unknown)[0]}' "
                                 "(allowed: name, description, stages)")
         try:
-            return cls(data["stages"], name=str(data.get("name", Path(source).stem)), backend=backend)
+            return cls(data["stages"], name=str(data.get("name", Path(source).stem)), backend=backend,
+                       description=str(data.get("description", "") or ""))
         except PipelineError as exc:
             raise PipelineError(f"{source}: {exc}") from None
 

@@ -257,10 +257,7 @@ def run_tail(segment, frame, out=None):
 def _note_tail(stages, frame, tail):
     for s in stages:
         if s.name == "color_matrix":
-            if tail.mat_on:
-                frame.notes.append({"stage": s.name, "matrix": tail.matrix.astype(np.float64).round(6).tolist()})
-            else:
-                frame.notes.append({"stage": s.name, "skipped": "file has no colour matrix"})
+            s.note(frame, s.resolve_matrix(frame.meta))
 
 
 def _final_kind(stages, kind):

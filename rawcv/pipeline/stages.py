@@ -255,12 +255,18 @@ class ColorMatrix(Stage):
             return None
         return isp.camera_to_srgb_matrix(meta.xyz_to_cam)
 
+    def note(self, frame, matrix) -> None:
+        """Record the matrix used (or why none was): the same entry whichever backend runs."""
+        if matrix is None:
+            frame.notes.append({"stage": self.name, "skipped": "file has no colour matrix"})
+        else:
+            frame.notes.append({"stage": self.name, "matrix": np.round(matrix, 6).tolist()})
+
     def apply(self, frame):
         m = self.resolve_matrix(frame.meta)
+        self.note(frame, m)
         if m is None:
-            frame.notes.append({"stage": self.name, "skipped": "file has no colour matrix"})
             return frame
-        frame.notes.append({"stage": self.name, "matrix": m.round(6).tolist()})
         return frame.with_data(isp.apply_color_matrix(frame.data, m),
                                color_space="linear sRGB" if self.matrix is None else "custom")
 

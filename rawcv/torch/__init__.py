@@ -23,11 +23,11 @@ from .augment import (AugmentParams, BayerAugment, add_raw_noise, adjust_exposur
                       random_crop, raw_noise_variance)
 from .backend import resolve_device, run_numpy_reference, run_pipeline_torch
 from .isp import (ApplyColorMatrix, CorrectVignetting, DemosaicBilinear, Denoise, DenoiseMean, DenoiseMedian, Encode,
-                  GainsGrayWorld, GainsWhiteWorld, GammaDecode, GammaEncode, Quantize, SRGBDecode, SRGBEncode,
-                  SubtractBlackLevel, WhiteBalance, apply_color_matrix, correct_vignetting, demosaic_bilinear, denoise,
-                  denoise_mean, denoise_median, encode, gains_gray_world, gains_white_world, gamma_decode,
-                  gamma_encode, level_dtype, mosaic_rgb, quantize, saturation_mask, srgb_decode, srgb_encode,
-                  subtract_black_level, vignetting_gain, white_balance)
+                  EncodeQuantize, GainsGrayWorld, GainsWhiteWorld, GammaDecode, GammaEncode, Quantize, SRGBDecode,
+                  SRGBEncode, SubtractBlackLevel, WhiteBalance, apply_color_matrix, correct_vignetting,
+                  demosaic_bilinear, denoise, denoise_mean, denoise_median, encode, encode_quantize, gains_gray_world,
+                  gains_white_world, gamma_decode, gamma_encode, level_dtype, mosaic_rgb, quantize, saturation_mask,
+                  srgb_decode, srgb_encode, subtract_black_level, vignetting_gain, white_balance)
 from .tensors import (PACKED_CHANNELS, RawBatch, cfa_list, collate_raw, meta_dict, meta_from_dict, pack,
                       packed_positions, raw_to_tensor, to_tensor, unpack)
 
@@ -40,9 +40,9 @@ __all__ = [
     "subtract_black_level", "saturation_mask", "white_balance", "gains_gray_world", "gains_white_world",
     "demosaic_bilinear", "mosaic_rgb", "denoise", "denoise_mean", "denoise_median", "vignetting_gain",
     "correct_vignetting", "apply_color_matrix", "gamma_encode", "gamma_decode", "srgb_encode", "srgb_decode",
-    "encode", "quantize", "level_dtype",
+    "encode", "quantize", "encode_quantize", "level_dtype",
     # isp modules
-    "SubtractBlackLevel", "WhiteBalance", "GainsGrayWorld", "GainsWhiteWorld", "DemosaicBilinear", "Denoise",
+    "SubtractBlackLevel", "EncodeQuantize", "WhiteBalance", "GainsGrayWorld", "GainsWhiteWorld", "DemosaicBilinear", "Denoise",
     "DenoiseMean", "DenoiseMedian", "CorrectVignetting", "ApplyColorMatrix", "SRGBEncode", "SRGBDecode",
     "GammaEncode", "GammaDecode", "Encode", "Quantize",
     # backend

@@ -81,7 +81,7 @@ def _color_matrices(stage, metas, x):
 
 
 def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="auto", *,
-                       dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                       dtype: torch.dtype = torch.float32, exact_levels: bool = True) -> torch.Tensor:
     """Run ``pipeline`` with the torch twins of its stages.
 
     Parameters
@@ -96,6 +96,11 @@ def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="aut
         Where to run (``"auto"``: CUDA if available).
     dtype : torch.dtype
         Working float dtype (float32 reproduces the NumPy pipeline; float64 for gradients checks).
+    exact_levels : bool
+        When ``gamma`` is directly followed by ``quantize``, compute the levels with
+        :func:`~rawcv.torch.isp.encode_quantize` (rawcv's exact threshold table: the same levels
+        as the NumPy pipeline bit for bit); ``False`` runs ``pow`` then rounding, which may differ
+        by one level on rare values.
 
     Returns
     -------
@@ -110,7 +115,11 @@ def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="aut
     x = x.to(dtype)
     kind = RAW
     cfas = [m.cfa for m in metas]
-    for stage in pipeline.stages:
+    stages = list(pipeline.stages)
+    i = 0
+    while i < len(stages):
+        stage = stages[i]
+        i += 1
         name = stage.name
         mosaic = x.shape[1] == 1
         if name == "black_level":
@@ -142,6 +151,11 @@ def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="aut
             x = tisp.correct_vignetting(x, k1=stage.k1, k2=stage.k2, k3=stage.k3, center=tuple(stage.center))
         elif name == "color_matrix":
             x = _color_matrices(stage, metas, x)
+        elif name == "gamma" and exact_levels and i < len(stages) and stages[i].name == "quantize":
+            bits = stages[i].bits
+            x = tisp.encode_quantize(x, curve=stage.curve, gamma=stage.gamma, bits=bits, dtype=tisp.level_dtype(bits))
+            kind = QUANTIZED
+            i += 1
         elif name == "gamma":
             x = tisp.encode(x, curve=stage.curve, gamma=stage.gamma)
             kind = DISPLAY

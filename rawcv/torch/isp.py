@@ -22,6 +22,7 @@ torch.Size([1, 3, 4, 4])
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..isp.demosaic import pixel_kinds
+from ..isp.tone import encode_quantize_table
 from ..isp.vignetting import geometry
 from ..meta import bayer_positions_of, cfa_code
 from ..pipeline.stages import STAGES
@@ -329,10 +331,10 @@ def _demosaic_one(x: torch.Tensor, cfa: str) -> torch.Tensor:
 
             c = at(0, 0)
             kind = int(kinds[2 * dy + dx])
-            # neighbour sums are grouped in mirror pairs, so flips and transposes commute exactly
+            # sums in the Numba twin's order (_bilinear_pixel), so the two agree bit for bit
             if kind >= 2:
-                cross = ((at(-1, 0) + at(1, 0)) + (at(0, -1) + at(0, 1))) * 0.25
-                diag = ((at(-1, -1) + at(1, 1)) + (at(-1, 1) + at(1, -1))) * 0.25
+                cross = (at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)) * 0.25
+                diag = (at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)) * 0.25
                 rgb = (c, cross, diag) if kind == 2 else (diag, cross, c)
             else:
                 hor = (at(0, -1) + at(0, 1)) * 0.5
@@ -404,9 +406,11 @@ def _pad(x: torch.Tensor, r: int) -> torch.Tensor:
 
 
 def _mean_filter(x: torch.Tensor, size: int) -> torch.Tensor:
+    # window sums in float64 times the float64 1 / size^2, rounded once: the Numba twin's arithmetic
     n, c, h, w = x.shape
-    p = _pad(x.reshape(n * c, 1, h, w), size // 2)
-    return F.avg_pool2d(p, size, stride=1).reshape(n, c, h, w)
+    p = _pad(x.reshape(n * c, 1, h, w).to(torch.float64), size // 2)
+    sums = F.avg_pool2d(p, size, stride=1, divisor_override=1)
+    return (sums * (1.0 / (size * size))).to(x.dtype).reshape(n, c, h, w)
 
 
 def _median_filter(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -442,7 +446,7 @@ def _filter(image: torch.Tensor, size: int, cfa, fn, what: str) -> torch.Tensor:
 def denoise_mean(image: torch.Tensor, *, size: int = DENOISE_SIZE, cfa=None) -> torch.Tensor:
     """Box (mean) filter ``size x size`` per RGB channel, or per CFA plane of a mosaic (``cfa`` given).
 
-    Twin of :func:`rawcv.isp.denoise_mean` (reflect-101 borders).
+    Twin of :func:`rawcv.isp.denoise_mean` (reflect-101 borders; sums accumulate in float64).
 
     Examples
     --------
@@ -675,7 +679,59 @@ def quantize(image: torch.Tensor, *, bits: int = BITS, dtype: Optional[torch.dty
     return q if dtype is None else q.to(dtype)
 
 
+@lru_cache(maxsize=16)
+def _level_thresholds(curve: str, gamma: float, bits: int) -> torch.Tensor:
+    thresholds, _ = encode_quantize_table(curve, gamma, bits)
+    return torch.from_numpy(np.ascontiguousarray(thresholds[1:(1 << bits)], dtype=np.float32))
+
+
+def encode_quantize(image: torch.Tensor, *, curve: str = CURVE, gamma: float = GAMMA, bits: int = BITS,
+                    dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """Tone curve then quantisation in one exact step: the level of every float32 value as rawcv computes it.
+
+    The same threshold table as rawcv's fused path (:func:`rawcv.isp.tone.encode_quantize_table`:
+    ``thresholds[k]`` is the smallest float32 whose encoded, quantised level is ``k``) is searched
+    with :func:`torch.searchsorted`, so the levels equal :func:`rawcv.isp.quantize` of
+    :func:`rawcv.isp.encode` bit for bit, where ``quantize(encode(x))`` may differ by one level
+    on rare values (``pow`` is not rounded identically by libm and torch). Not differentiable.
+    Input is rounded to float32 first. ``dtype`` as in :func:`quantize`.
+
+    Examples
+    --------
+    >>> encode_quantize(torch.tensor([-1.0, 0.18, 1.0, float("nan")]), dtype=torch.uint8).tolist()
+    [0, 118, 255, 0]
+    """
+    if curve not in CURVES:
+        raise ValueError(f"unknown tone curve {curve!r}: expected one of {', '.join(CURVES)}")
+    level_dtype(bits)
+    x = _float(image)
+    thr = _level_thresholds(curve, _check_gamma(gamma), bits).to(x.device)
+    x32 = x.to(torch.float32).contiguous()
+    q = torch.searchsorted(thr, x32, right=True)
+    q = torch.where(torch.isnan(x32), 0, q)
+    return q.to(x.dtype if dtype is None else dtype)
+
+
 # --------------------------------------------------------------------------- modules
+
+
+class EncodeQuantize(nn.Module):
+    """Module form of :func:`encode_quantize`."""
+
+    def __init__(self, curve: str = CURVE, gamma: float = GAMMA, bits: int = BITS, dtype: Optional[torch.dtype] = None):
+        super().__init__()
+        if curve not in CURVES:
+            raise ValueError(f"unknown tone curve {curve!r}: expected one of {', '.join(CURVES)}")
+        level_dtype(bits)
+        self.curve, self.gamma, self.bits, self.dtype = curve, _check_gamma(gamma), bits, dtype
+
+    @classmethod
+    def from_stages(cls, gamma_stage, quantize_stage, dtype: Optional[torch.dtype] = None) -> "EncodeQuantize":
+        """From a ``gamma`` stage and the ``quantize`` stage that follows it."""
+        return cls(curve=gamma_stage.curve, gamma=gamma_stage.gamma, bits=quantize_stage.bits, dtype=dtype)
+
+    def forward(self, image):
+        return encode_quantize(image, curve=self.curve, gamma=self.gamma, bits=self.bits, dtype=self.dtype)
 
 
 class SubtractBlackLevel(nn.Module):
@@ -887,8 +943,8 @@ __all__ = [
     "subtract_black_level", "saturation_mask", "white_balance", "gains_gray_world", "gains_white_world",
     "demosaic_bilinear", "mosaic_rgb", "denoise", "denoise_mean", "denoise_median", "vignetting_gain",
     "correct_vignetting", "apply_color_matrix", "gamma_encode", "gamma_decode", "srgb_encode", "srgb_decode",
-    "encode", "quantize", "level_dtype",
-    "SubtractBlackLevel", "WhiteBalance", "GainsGrayWorld", "GainsWhiteWorld", "DemosaicBilinear", "Denoise",
+    "encode", "quantize", "encode_quantize", "level_dtype",
+    "SubtractBlackLevel", "EncodeQuantize", "WhiteBalance", "GainsGrayWorld", "GainsWhiteWorld", "DemosaicBilinear", "Denoise",
     "DenoiseMean", "DenoiseMedian", "CorrectVignetting", "ApplyColorMatrix", "SRGBEncode", "SRGBDecode",
     "GammaEncode", "GammaDecode", "Encode", "Quantize",
 ]

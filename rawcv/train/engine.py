@@ -86,24 +86,19 @@ class Task:
 # --------------------------------------------------------------------------------------------
 
 def resolve_device(device="auto") -> torch.device:
-    """``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a torch.device."""
+    """``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a torch.device.
+
+    Raises :class:`TrainingError` for an unknown name or CUDA asked for where there is none.
+    """
+    from ..torch.backend import resolve_device as _resolve
+
     try:
-        from ..torch.backend import resolve_device as _resolve
-    except ImportError:
-        _resolve = None
-    if _resolve is not None:
-        return torch.device(_resolve(device))
-    if isinstance(device, torch.device):
-        return device
-    name = str(device or "auto").lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"device {device!r} requested but CUDA is not available (use --device cpu or auto)")
-    try:
-        return torch.device(name)
+        dev = _resolve(device.lower() if isinstance(device, str) else device)
     except RuntimeError:
         raise TrainingError(f"unknown device {device!r}: expected auto, cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device {device!r} requested but CUDA is not available (use --device cpu or auto)")
+    return dev
 
 
 def seed_everything(seed: int) -> None:
@@ -126,16 +121,27 @@ def make_loader(dataset, *, batch_size: int = 32, shuffle: bool = False, workers
 
     A seeded ``generator`` (re-seeded per epoch by the Trainer), seeded workers, pinned memory
     on CUDA and persistent workers (so a dataset's memory cache survives between epochs).
+
+    Workers start through ``forkserver`` (``spawn`` where that is missing), not ``fork``: once
+    the ISP's Numba kernels have run in this process on the GNU OpenMP threading layer, a
+    forked worker running them again is terminated ("fork() called from a process already
+    using GNU OpenMP").
     """
+    import multiprocessing
+
     from torch.utils.data import DataLoader
 
     device = torch.device(device)
     generator = torch.Generator()
     generator.manual_seed(seed)
+    context = None
+    if workers > 0:
+        methods = multiprocessing.get_all_start_methods()
+        context = "forkserver" if "forkserver" in methods else "spawn"
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=generator,
         worker_init_fn=seed_worker, pin_memory=device.type == "cuda", drop_last=drop_last,
-        persistent_workers=workers > 0, collate_fn=collate_fn,
+        persistent_workers=workers > 0, collate_fn=collate_fn, multiprocessing_context=context,
     )
 
 
@@ -543,6 +549,7 @@ class Trainer:
                                   "resume with the same --optimizer and --freeze settings") from None
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
+            self._extend_cosine(max(1, self.config.epochs))
         set_rng_state(ckpt["rng"])
         self.history = list(ckpt["history"])
         self.epoch = int(ckpt["epoch"])
@@ -552,6 +559,19 @@ class Trainer:
         self.stopped_early = False
         self.log(f"resumed from {ckpt['path']} at epoch {self.epoch}")
         return ckpt
+
+    def _extend_cosine(self, t_max: int) -> None:
+        """A run resumed with another ``epochs`` anneals to its new end (from the closed form)."""
+        sched = self.scheduler
+        if not isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR) or sched.T_max == t_max:
+            return
+        sched.T_max = t_max
+        t = min(sched.last_epoch, t_max)
+        lrs = [sched.eta_min + (base - sched.eta_min) * (1 + math.cos(math.pi * t / t_max)) / 2
+               for base in sched.base_lrs]
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        sched._last_lr = list(lrs)
 
     def write_logs(self) -> None:
         """Rewrite ``metrics.json``, ``metrics.csv`` and ``curves.png`` from the history (atomically)."""

@@ -19,11 +19,16 @@ SHAPES = [(12, 16), (11, 13)]   # even, and odd in both directions
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """Tiny tensors: one intra-op thread avoids waking a pool for every op (slow on a busy machine)."""
-    threads = torch.get_num_threads()
+    """Tiny arrays: one thread each for torch and Numba, so no thread pool wakes up or spins for
+    every small op (on a busy 2-core machine that costs milliseconds per op)."""
+    import numba
+
+    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+    numba.set_num_threads(numba_threads)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -360,6 +365,8 @@ def test_gradcheck_other_stages():
     black = torch.tensor([[10.0, 20.0, 30.0, 40.0], [50.0, 60.0, 70.0, 80.0]], dtype=torch.float64, requires_grad=True)
     assert gc(lambda r, b: tisp.subtract_black_level(r, black=b, white=1000.0), (raw, black))
     assert gc(lambda r: tisp.subtract_black_level(r, black=(1, 2, 3, 4), white=1000.0), (_g(6, 1, 3, 4, 5, hi=900),))
+    assert gc(lambda a: tisp.demosaic_bilinear(a, cfa=["GRBG", "BGGR"]), (_g(11, 2, 1, 5, 7),))   # odd size
+    assert gc(lambda a: tisp.denoise_mean(a, cfa="RGGB"), (_g(12, 1, 1, 7, 9),))
     rgb = _g(7, 2, 3, 5, 6)
     assert gc(lambda a: tisp.white_balance(a, (2.0, 1.0, 1.5)), (rgb,))
     assert gc(lambda a: tisp.gains_gray_world(a), (rgb,))

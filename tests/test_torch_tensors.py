@@ -22,10 +22,16 @@ COLOURS = (1.0, 2.0, 3.0)   # R, G, B of a constant test image
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    threads = torch.get_num_threads()
+    """Tiny arrays: one thread each for torch and Numba, so no thread pool wakes up or spins for
+    every small op (on a busy 2-core machine that costs milliseconds per op)."""
+    import numba
+
+    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+    numba.set_num_threads(numba_threads)
 
 
 def constant_mosaic(cfa, h=6, w=8, colours=COLOURS):
@@ -294,7 +300,8 @@ def test_add_raw_noise_matches_the_synthetic_camera():
     clean = np.repeat(levels[:, None], 200_000, axis=1)
     var_np = (noise.add_noise(clean, params, np.random.default_rng(0)) - clean).var(axis=1)
     x = torch.from_numpy(clean)
-    var_t = (aug.add_raw_noise(x, params.lambda_shot, params.lambda_read, torch.Generator().manual_seed(0)) - x).var(dim=1)
+    noisy = aug.add_raw_noise(x, params.lambda_shot, params.lambda_read, torch.Generator().manual_seed(0))
+    var_t = (noisy - x).var(dim=1)
     law = params.variance(levels)
     np.testing.assert_allclose(aug.raw_noise_variance(torch.from_numpy(levels), params.lambda_shot,
                                                       params.lambda_read).numpy(), law, rtol=1e-6)

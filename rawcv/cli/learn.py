@@ -134,6 +134,8 @@ def add_train_classify(tsub):
     p.add_argument("--crop", type=_positive_int, default=None, metavar="N",
                    help="centre-crop class-folder images to N x N (mixed sizes)")
     p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--augment", action="store_true",
+                   help="random flips and transposes (Bayer-aware for packed, plus exposure) of training images")
     p.set_defaults(func=run_train_classify)
 
 
@@ -147,7 +149,7 @@ def run_train_classify(args) -> int:
         device=args.device, seed=args.seed, workers=args.workers, patience=args.patience, compile=args.compile,
         init=args.init, freeze=args.freeze, resume=args.resume, overwrite=args.overwrite,
         val_fraction=args.val_fraction, cache=None if args.cache == "none" else args.cache, crop=args.crop,
-        label_smoothing=args.label_smoothing, max_batches=args.max_batches,
+        label_smoothing=args.label_smoothing, augment=args.augment, max_batches=args.max_batches,
         progress=False if args.no_progress else None,
     )
     return 0 if result.history else 1

@@ -11,18 +11,26 @@ def _normalize_scalar(value, black, inv_range):
     return np.float32((np.float32(value) - black) * inv_range)
 
 
+@njit(cache=True, nogil=True)
+def _normalize_mosaic_row(src_row, black2, inv2, out_row):
+    """One mosaic row: ``black2``/``inv2`` are the levels of its even and odd columns.
+    Shared by the stand-alone kernel and the fused pipeline path."""
+    w = src_row.size
+    b0, b1 = black2[0], black2[1]
+    s0, s1 = inv2[0], inv2[1]
+    for x in range(0, w - 1, 2):
+        out_row[x] = _normalize_scalar(src_row[x], b0, s0)
+        out_row[x + 1] = _normalize_scalar(src_row[x + 1], b1, s1)
+    if w & 1:
+        out_row[w - 1] = _normalize_scalar(src_row[w - 1], b0, s0)
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _normalize_mosaic_kernel(src, black4, inv_range4, out):
-    h, w = src.shape
+    h = src.shape[0]
     for y in prange(h):
         row = 2 * (y & 1)
-        b0, b1 = black4[row], black4[row + 1]
-        s0, s1 = inv_range4[row], inv_range4[row + 1]
-        for x in range(0, w - 1, 2):
-            out[y, x] = _normalize_scalar(src[y, x], b0, s0)
-            out[y, x + 1] = _normalize_scalar(src[y, x + 1], b1, s1)
-        if w & 1:
-            out[y, w - 1] = _normalize_scalar(src[y, w - 1], b0, s0)
+        _normalize_mosaic_row(src[y], black4[row:row + 2], inv_range4[row:row + 2], out[y])
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -34,12 +42,18 @@ def _normalize_rgb_kernel(src, black3, inv_range3, out):
                 out[y, x, c] = _normalize_scalar(src[y, x, c], black3[c], inv_range3[c])
 
 
+@njit(cache=True, nogil=True)
+def _saturation_row(src_row, white, out_row):
+    """``out_row = src_row >= white``; shared by the stand-alone kernel and the fused path."""
+    for x in range(src_row.size):
+        out_row[x] = src_row[x] >= white
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _saturation_kernel(src, white, out):
-    flat_in = src.reshape(-1)
-    flat_out = out.reshape(-1)
-    for i in prange(flat_in.size):
-        flat_out[i] = flat_in[i] >= white
+    # src, out: (h, n) rows
+    for y in prange(src.shape[0]):
+        _saturation_row(src[y], white, out[y])
 
 
 def level_tables(black, white, *, rgb: bool = False):
@@ -107,5 +121,6 @@ def saturation_mask(raw, *, white) -> np.ndarray:
     """
     arr = np.ascontiguousarray(raw)
     out = np.empty(arr.shape, dtype=np.bool_)
-    _saturation_kernel(arr, float(white), out)
+    rows = arr.shape[0] if arr.ndim >= 2 and arr.size else 1
+    _saturation_kernel(arr.reshape(rows, -1), float(white), out.reshape(rows, -1))
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..meta import cfa_code, validate_cfa
 from ._validate import as_mosaic, as_rgb
 
 # Pixel kinds within the 2x2 tile: which neighbours give which colour.
@@ -44,49 +45,106 @@ def _mirror(i, n):
 
 
 @njit(cache=True, nogil=True)
-def _bilinear_pixel(src, ym, y, yp, xm, x, xp, kind):
-    """(R, G, B) at one pixel from rows ``ym, y, yp`` and columns ``xm, x, xp`` of ``src``.
+def _bilinear_pixel(above, row, below, xm, x, xp, kind):
+    """(R, G, B) at column ``x`` of ``row``, from its columns ``xm, x, xp`` and the rows ``above``
+    and ``below`` it (1-D rows, already mirrored at the image's edges).
 
-    Shared by the stand-alone kernel and the fused pipeline path, which feeds it a band of
-    rows computed on the fly.
+    Shared by the stand-alone kernel and the fused pipeline path, which feeds it rows computed on
+    the fly.
     """
-    c = src[y, x]
+    c = row[x]
     if kind >= 2:
-        cross = (src[ym, x] + src[yp, x] + src[y, xm] + src[y, xp]) * np.float32(0.25)
-        diag = (src[ym, xm] + src[ym, xp] + src[yp, xm] + src[yp, xp]) * np.float32(0.25)
+        cross = (above[x] + below[x] + row[xm] + row[xp]) * np.float32(0.25)
+        diag = (above[xm] + above[xp] + below[xm] + below[xp]) * np.float32(0.25)
         if kind == 2:
             return c, cross, diag
         return diag, cross, c
-    h = (src[y, xm] + src[y, xp]) * np.float32(0.5)
-    v = (src[ym, x] + src[yp, x]) * np.float32(0.5)
+    h = (row[xm] + row[xp]) * np.float32(0.5)
+    v = (above[x] + below[x]) * np.float32(0.5)
     if kind == 0:
         return h, c, v
     return v, c, h
 
 
 @njit(cache=True, nogil=True)
-def _demosaic_row(src, ym, y, yp, kinds_row, out_row, w):
-    # the two edge columns mirror; the interior runs without index checks
+def _store_pixel(out_row, x, above, row, below, xm, xp, kind):
+    r, g, b = _bilinear_pixel(above, row, below, xm, x, xp, kind)
+    out_row[x, 0] = r
+    out_row[x, 1] = g
+    out_row[x, 2] = b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _demosaic_pairs(above, row, below, out_row, k_odd, k_even):
+    # the interior columns 1 .. 2 * npairs in pairs (odd x, x + 1). Called with literal kinds, so
+    # that after inlining each of the four Bayer rows gets its own branch-free loop.
+    npairs = (row.size - 2) // 2
+    for k in range(npairs):
+        x = 2 * k + 1
+        _store_pixel(out_row, x, above, row, below, x - 1, x + 1, k_odd)
+        _store_pixel(out_row, x + 1, above, row, below, x, x + 2, k_even)
+
+
+@njit(cache=True, nogil=True)
+def _demosaic_row(above, row, below, kinds_row, out_row):
+    """Demosaic one row (``out_row``: W x 3) from the 1-D rows ``above``, ``row``, ``below``;
+    ``kinds_row`` holds the kinds of its even and odd columns. The two edge columns mirror, the
+    interior runs without index checks."""
+    w = row.size
     for x in (0, w - 1):
-        r, g, b = _bilinear_pixel(src, ym, y, yp, _mirror(x - 1, w), x, _mirror(x + 1, w), kinds_row[x & 1])
-        out_row[x, 0] = r
-        out_row[x, 1] = g
-        out_row[x, 2] = b
-    k0 = kinds_row[1]
-    k1 = kinds_row[0]
-    for x in range(1, w - 1):
-        r, g, b = _bilinear_pixel(src, ym, y, yp, x - 1, x, x + 1, k0 if x & 1 else k1)
-        out_row[x, 0] = r
-        out_row[x, 1] = g
-        out_row[x, 2] = b
+        _store_pixel(out_row, x, above, row, below, _mirror(x - 1, w), _mirror(x + 1, w), kinds_row[x & 1])
+    k_even, k_odd = kinds_row[0], kinds_row[1]
+    if k_odd == KIND_G_RED_ROW and k_even == KIND_RED:
+        _demosaic_pairs(above, row, below, out_row, KIND_G_RED_ROW, KIND_RED)
+    elif k_odd == KIND_RED and k_even == KIND_G_RED_ROW:
+        _demosaic_pairs(above, row, below, out_row, KIND_RED, KIND_G_RED_ROW)
+    elif k_odd == KIND_G_BLUE_ROW and k_even == KIND_BLUE:
+        _demosaic_pairs(above, row, below, out_row, KIND_G_BLUE_ROW, KIND_BLUE)
+    else:
+        _demosaic_pairs(above, row, below, out_row, KIND_BLUE, KIND_G_BLUE_ROW)
+    if w % 2 == 1:  # an odd number of interior columns: the last one is left over
+        x = w - 2
+        _store_pixel(out_row, x, above, row, below, x - 1, x + 1, kinds_row[x & 1])
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _demosaic_kernel(src, kinds, out):
-    h, w = src.shape
+    h = src.shape[0]
     for y in prange(h):
         row = 2 * (y & 1)
-        _demosaic_row(src, _mirror(y - 1, h), y, _mirror(y + 1, h), kinds[row:row + 2], out[y], w)
+        _demosaic_row(src[_mirror(y - 1, h)], src[y], src[_mirror(y + 1, h)], kinds[row:row + 2], out[y])
+
+
+BAND_ROWS = 32
+
+
+@njit(cache=True, nogil=True)
+def _ring_slot(ring, tags, r):
+    """The slot of a 3-row ring buffer that holds source row ``r``, and whether it is already
+    filled (rows y-1, y, y+1 are distinct mod 3, so consecutive rows never evict each other)."""
+    slot = r % 3
+    fresh = tags[slot] == r
+    tags[slot] = r
+    return ring[slot], fresh
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _demosaic_int_kernel(src, kinds, out):
+    # small integer input: converted to float32 a row at a time (exactly, as NumPy would) in a
+    # ring buffer instead of a full-size float32 copy of the mosaic
+    h, w = src.shape
+    for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
+        ring = np.empty((3, w), dtype=np.float32)
+        tags = np.full(3, -1, dtype=np.int64)
+        for y in range(band * BAND_ROWS, min(h, (band + 1) * BAND_ROWS)):
+            ym, yp = _mirror(y - 1, h), _mirror(y + 1, h)
+            for r in (ym, y, yp):
+                buf, fresh = _ring_slot(ring, tags, r)
+                if not fresh:
+                    for x in range(w):
+                        buf[x] = np.float32(src[r, x])
+            row = 2 * (y & 1)
+            _demosaic_row(ring[ym % 3], ring[y % 3], ring[yp % 3], kinds[row:row + 2], out[y])
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -115,6 +173,13 @@ def demosaic_bilinear(mosaic, *, cfa: str) -> np.ndarray:
     >>> bool(np.all(demosaic_bilinear(flat, cfa="GBRG") == 0.5))
     True
     """
+    raw = np.asarray(mosaic)
+    if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16) and min(raw.shape) >= 3:
+        # converted row by row inside the kernel (exact for these types), not as a full copy
+        arr = np.ascontiguousarray(raw)
+        out = np.empty(arr.shape + (3,), dtype=np.float32)
+        _demosaic_int_kernel(arr, pixel_kinds(cfa_code(validate_cfa(cfa))), out)
+        return out
     arr, code, _ = as_mosaic(mosaic, cfa)
     if min(arr.shape) < 3:
         raise ValueError(f"mosaic must be at least 3 x 3 to demosaic, got shape {arr.shape}")
@@ -134,7 +199,6 @@ def mosaic_rgb(image, *, cfa: str) -> np.ndarray:
     [[1.0, 0.0], [0.0, 3.0]]
     """
     arr = as_rgb(image)
-    from ..meta import cfa_code
     out = np.empty(arr.shape[:2], dtype=np.float32)
     _mosaic_kernel(arr, cfa_code(cfa), out)
     return out

@@ -38,12 +38,12 @@ def _sort3(a, b, c):
 
 
 @njit(cache=True, nogil=True)
-def _median9(lo, mid, hi, jm, j, jp):
-    """Median of a 3x3 window from its three sorted columns at ``jm, j, jp``: the median of
-    (max of the column minima, median of the column medians, min of the column maxima)."""
-    a = max(max(lo[jm], lo[j]), lo[jp])
-    b = _sort3(mid[jm], mid[j], mid[jp])[1]
-    z = min(min(hi[jm], hi[j]), hi[jp])
+def _median9(l0, l1, l2, m0, m1, m2, h0, h1, h2):
+    """Median of a 3x3 window from its three sorted columns (lows ``l*``, medians ``m*``, highs
+    ``h*``): the median of (max of the lows, median of the medians, min of the highs)."""
+    a = max(max(l0, l1), l2)
+    b = _sort3(m0, m1, m2)[1]
+    z = min(min(h0, h1), h2)
     return _sort3(a, b, z)[1]
 
 
@@ -51,21 +51,30 @@ def _median9(lo, mid, hi, jm, j, jp):
 def _median3_row(above, row, below, d, lo, mid, hi, out):
     """One output row of the 3x3 median, on flat rows of interleaved samples.
 
-    ``above``, ``row``, ``below`` (1-D, length n) are the rows y-1, y, y+1 (already mirrored at
-    the image's top and bottom); horizontal neighbours are ``d`` samples apart (3 in an RGB row,
-    2 within one CFA plane of a mosaic row). Each column of three is sorted once into the scratch
-    rows ``lo, mid, hi``; the ``d`` samples at each end mirror (reflect-101), the interior runs
-    with plain offsets. Shared by the stand-alone kernel and the fused pipeline path.
+    ``above``, ``row``, ``below`` (1-D, length n >= 2d) are the rows y-1, y, y+1 (already mirrored
+    at the image's top and bottom); horizontal neighbours are ``d`` samples apart (3 in an RGB
+    row, 2 within one CFA plane of a mosaic row). Each column of three is sorted once into the
+    scratch rows ``lo, mid, hi``; the ``d`` samples at each end mirror (reflect-101). The interior
+    reads shifted views with non-negative indices only, so the loop has no index arithmetic
+    that Numba must wrap around, and LLVM vectorises it. Shared by the stand-alone kernel and
+    the fused pipeline path.
     """
     n = row.size
     for j in range(n):
         lo[j], mid[j], hi[j] = _sort3(above[j], row[j], below[j])
+    m = n - 2 * d
+    l0, l1, l2 = lo[:m], lo[d:d + m], lo[2 * d:2 * d + m]
+    m0, m1, m2 = mid[:m], mid[d:d + m], mid[2 * d:2 * d + m]
+    h0, h1, h2 = hi[:m], hi[d:d + m], hi[2 * d:2 * d + m]
+    inner = out[d:d + m]
+    for k in range(m):
+        inner[k] = _median9(l0[k], l1[k], l2[k], m0[k], m1[k], m2[k], h0[k], h1[k], h2[k])
     for j in range(d):
-        out[j] = _median9(lo, mid, hi, j + d, j, j + d)
-    for j in range(d, n - d):
-        out[j] = _median9(lo, mid, hi, j - d, j, j + d)
-    for j in range(n - d, n):
-        out[j] = _median9(lo, mid, hi, j - d, j, j - d)
+        p = j + d                      # left end: the mirrored left neighbour is the right one
+        out[j] = _median9(lo[p], lo[j], lo[p], mid[p], mid[j], mid[p], hi[p], hi[j], hi[p])
+        q = n - d + j                  # right end: the mirrored right neighbour is the left one
+        p = q - d
+        out[q] = _median9(lo[p], lo[q], lo[p], mid[p], mid[q], mid[p], hi[p], hi[q], hi[p])
 
 
 @njit(cache=True, nogil=True)
@@ -79,12 +88,17 @@ def _mean3_row(above, row, below, d, colsum, out):
         s += row[j]
         s += below[j]
         colsum[j] = s
+    m = n - 2 * d
+    c0, c1, c2 = colsum[:m], colsum[d:d + m], colsum[2 * d:2 * d + m]
+    inner = out[d:d + m]
+    for k in range(m):
+        inner[k] = (0.0 + c0[k] + c1[k] + c2[k]) * scale
     for j in range(d):
-        out[j] = (0.0 + colsum[j + d] + colsum[j] + colsum[j + d]) * scale
-    for j in range(d, n - d):
-        out[j] = (0.0 + colsum[j - d] + colsum[j] + colsum[j + d]) * scale
-    for j in range(n - d, n):
-        out[j] = (0.0 + colsum[j - d] + colsum[j] + colsum[j - d]) * scale
+        p = j + d
+        out[j] = (0.0 + colsum[p] + colsum[j] + colsum[p]) * scale
+        q = n - d + j
+        p = q - d
+        out[q] = (0.0 + colsum[p] + colsum[q] + colsum[p]) * scale
 
 
 BAND_ROWS = 16

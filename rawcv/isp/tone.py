@@ -46,7 +46,7 @@ def _encode_scalar(x, curve, inv_gamma):
 
 @njit(cache=True, nogil=True)
 def _quantize_scalar(v, maxval):
-    if v <= 0:
+    if not (v > 0):  # NaN too: a defined level rather than an undefined integer cast
         return np.float32(0.0)
     if v >= 1:
         return np.float32(maxval)

@@ -13,18 +13,24 @@ from ..meta import cfa_code, validate_cfa
 from ._validate import as_float_image, as_gains
 
 
+@njit(cache=True, nogil=True)
+def _wb_mosaic_row(src_row, g0, g1, out_row):
+    """One mosaic row: gain ``g0`` on even columns, ``g1`` on odd ones (``out_row`` may be
+    ``src_row``). Shared by the stand-alone kernel and the fused pipeline path."""
+    w = src_row.size
+    for x in range(0, w - 1, 2):
+        out_row[x] = src_row[x] * g0
+        out_row[x + 1] = src_row[x + 1] * g1
+    if w & 1:
+        out_row[w - 1] = src_row[w - 1] * g0
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _wb_mosaic_kernel(src, code, gains, out):
-    h, w = src.shape
+    h = src.shape[0]
     for y in prange(h):
         row = 2 * (y & 1)
-        g0 = gains[code[row]]
-        g1 = gains[code[row + 1]]
-        for x in range(0, w - 1, 2):
-            out[y, x] = src[y, x] * g0
-            out[y, x + 1] = src[y, x + 1] * g1
-        if w & 1:
-            out[y, w - 1] = src[y, w - 1] * g0
+        _wb_mosaic_row(src[y], gains[code[row]], gains[code[row + 1]], out[y])
 
 
 @njit(parallel=True, cache=True, nogil=True)

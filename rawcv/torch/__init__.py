@@ -42,8 +42,8 @@ __all__ = [
     "correct_vignetting", "apply_color_matrix", "gamma_encode", "gamma_decode", "srgb_encode", "srgb_decode",
     "encode", "quantize", "encode_quantize", "level_dtype",
     # isp modules
-    "SubtractBlackLevel", "EncodeQuantize", "WhiteBalance", "GainsGrayWorld", "GainsWhiteWorld", "DemosaicBilinear", "Denoise",
-    "DenoiseMean", "DenoiseMedian", "CorrectVignetting", "ApplyColorMatrix", "SRGBEncode", "SRGBDecode",
+    "SubtractBlackLevel", "EncodeQuantize", "WhiteBalance", "GainsGrayWorld", "GainsWhiteWorld", "DemosaicBilinear",
+    "Denoise", "DenoiseMean", "DenoiseMedian", "CorrectVignetting", "ApplyColorMatrix", "SRGBEncode", "SRGBDecode",
     "GammaEncode", "GammaDecode", "Encode", "Quantize",
     # backend
     "resolve_device", "run_pipeline_torch", "run_numpy_reference",

@@ -195,11 +195,18 @@ def _per_sample(v, x: torch.Tensor):
 
 
 def raw_noise_variance(x: torch.Tensor, lambda_shot, lambda_read) -> torch.Tensor:
-    """The model variance ``lambda_shot * max(x, 0) + lambda_read`` (NumPy twin: ``NoiseParams.variance``)."""
+    """The model variance ``lambda_shot * max(x, 0) + lambda_read`` (NumPy twin: ``NoiseParams.variance``).
+
+    Examples
+    --------
+    >>> raw_noise_variance(torch.tensor([-0.5, 0.5]), 0.01, 0.001).tolist()
+    [0.0010000000474974513, 0.006000000052154064]
+    """
     return _per_sample(lambda_shot, x) * x.clamp(min=0) + _per_sample(lambda_read, x)
 
 
-def add_raw_noise(x: torch.Tensor, lambda_shot, lambda_read, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def add_raw_noise(x: torch.Tensor, lambda_shot, lambda_read,
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """``x + sqrt(lambda_shot * max(x, 0) + lambda_read) * N(0, 1)``: the synthetic camera's noise.
 
     The Gaussian approximation of shot (Poisson) plus read noise on normalised linear raw values

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import PipelineError
-from ..meta import CameraMeta, RawImage
+from ..meta import RawImage
 from ..pipeline import Pipeline, load_pipeline
 from ..pipeline.frame import DISPLAY, MOSAIC, QUANTIZED, RAW, RGB, Frame
 from . import isp as tisp
@@ -54,7 +54,8 @@ def _inputs(raw_or_batch, device):
         raw_or_batch = [raw_or_batch]
     if isinstance(raw_or_batch, RawBatch):
         data, metas = raw_or_batch.data, raw_or_batch.camera_metas()
-    elif isinstance(raw_or_batch, (list, tuple)) and raw_or_batch and all(isinstance(r, RawImage) for r in raw_or_batch):
+    elif isinstance(raw_or_batch, (list, tuple)) and raw_or_batch \
+            and all(isinstance(r, RawImage) for r in raw_or_batch):
         shapes = {r.data.shape for r in raw_or_batch}
         if len(shapes) != 1:
             raise ValueError(f"a batch of raw images must share one shape, got {sorted(shapes)}")
@@ -168,7 +169,16 @@ def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="aut
 
 
 def run_numpy_reference(pipeline: Union[Pipeline, str], raws: Sequence[RawImage]) -> torch.Tensor:
-    """The NumPy/Numba pipeline's output for each image, stacked as ``N x C x H x W`` (for comparisons)."""
+    """The NumPy/Numba pipeline's output for each image, stacked as ``N x C x H x W`` (for comparisons).
+
+    Examples
+    --------
+    >>> from rawcv.meta import CameraMeta
+    >>> raw = RawImage(np.full((8, 8), 1000, np.uint16), CameraMeta("RGGB", black_level=64, white_level=4095))
+    >>> ref = run_numpy_reference("core", raw)
+    >>> ref.shape, ref.dtype, bool(torch.equal(run_pipeline_torch("core", raw, device="cpu"), ref))
+    (torch.Size([1, 3, 8, 8]), torch.uint8, True)
+    """
     if not isinstance(pipeline, Pipeline):
         pipeline = load_pipeline(pipeline)
     if isinstance(raws, RawImage):

@@ -305,7 +305,8 @@ def gains_white_world(image: torch.Tensor, *, cfa=None, percentile: float = PERC
         def per_pattern(sub, pattern):
             cols = []
             for c in range(3):
-                planes = [sub[:, 0, dy::2, dx::2].reshape(sub.shape[0], -1) for dy, dx in bayer_positions_of(pattern, c)]
+                planes = [sub[:, 0, dy::2, dx::2].reshape(sub.shape[0], -1)
+                          for dy, dx in bayer_positions_of(pattern, c)]
                 cols.append(_percentile_rows(torch.cat(planes, 1), percentile))
             return torch.stack(cols, 1)
 
@@ -316,31 +317,52 @@ def gains_white_world(image: torch.Tensor, *, cfa=None, percentile: float = PERC
 # --------------------------------------------------------------------------- demosaicing
 
 
+def _bilinear_position(at, kind: int):
+    """(R, G, B) of the pixels of one tile position; ``at(oy, ox)`` gives their neighbours.
+
+    Sums run in the Numba twin's order (``_bilinear_pixel``), so the two agree bit for bit.
+    """
+    c = at(0, 0)
+    if kind >= 2:
+        cross = (at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)) * 0.25
+        diag = (at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)) * 0.25
+        return (c, cross, diag) if kind == 2 else (diag, cross, c)
+    hor = (at(0, -1) + at(0, 1)) * 0.5
+    ver = (at(-1, 0) + at(1, 0)) * 0.5
+    return (hor, c, ver) if kind == 0 else (ver, c, hor)
+
+
 def _demosaic_one(x: torch.Tensor, cfa: str) -> torch.Tensor:
     n, _, h, w = x.shape
-    p = F.pad(x, (1, 1, 1, 1), mode="reflect")   # reflect-101, keeps the CFA phase
     kinds = pixel_kinds(cfa_code(cfa))
+    if h % 2 == 0 and w % 2 == 0:
+        # Even size: work on the four CFA planes, where every neighbour read is a shifted
+        # contiguous window. Reflect-101 padding of the mosaic is edge replication of each plane
+        # (mosaic row -1 mirrors to row 1: row 0 of the odd-row plane).
+        hh, ww = h // 2, w // 2
+        planes = F.pad(F.pixel_unshuffle(x, 2), (1, 1, 1, 1), mode="replicate")
+        per_position = []
+        for dy in range(2):
+            for dx in range(2):
+                def at(oy, ox, dy=dy, dx=dx):
+                    ch = 2 * ((dy + oy) % 2) + (dx + ox) % 2
+                    y0, x0 = 1 + (dy + oy) // 2, 1 + (dx + ox) // 2
+                    return planes[:, ch:ch + 1, y0:y0 + hh, x0:x0 + ww]
+
+                per_position.append(_bilinear_position(at, int(kinds[2 * dy + dx])))
+        stacked = torch.cat([per_position[pos][c] for c in range(3) for pos in range(4)], dim=1)
+        return F.pixel_shuffle(stacked, 2)
+    p = F.pad(x, (1, 1, 1, 1), mode="reflect")   # reflect-101, keeps the CFA phase
     out = x.new_empty((n, 3, h, w))
     for dy in range(2):
         for dx in range(2):
             ny, nx = (h - dy + 1) // 2, (w - dx + 1) // 2
 
-            def at(oy, ox):
+            def at(oy, ox, dy=dy, dx=dx, ny=ny, nx=nx):
                 y0, x0 = 1 + dy + oy, 1 + dx + ox
                 return p[:, :, y0:y0 + 2 * ny - 1:2, x0:x0 + 2 * nx - 1:2]
 
-            c = at(0, 0)
-            kind = int(kinds[2 * dy + dx])
-            # sums in the Numba twin's order (_bilinear_pixel), so the two agree bit for bit
-            if kind >= 2:
-                cross = (at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)) * 0.25
-                diag = (at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)) * 0.25
-                rgb = (c, cross, diag) if kind == 2 else (diag, cross, c)
-            else:
-                hor = (at(0, -1) + at(0, 1)) * 0.5
-                ver = (at(-1, 0) + at(1, 0)) * 0.5
-                rgb = (hor, c, ver) if kind == 0 else (ver, c, hor)
-            out[:, :, dy::2, dx::2] = torch.cat(rgb, dim=1)
+            out[:, :, dy::2, dx::2] = torch.cat(_bilinear_position(at, int(kinds[2 * dy + dx])), dim=1)
     return out
 
 
@@ -348,7 +370,8 @@ def demosaic_bilinear(mosaic: torch.Tensor, *, cfa) -> torch.Tensor:
     """Bilinear demosaicing: mosaic ``N x 1 x H x W`` -> RGB ``N x 3 x H x W``.
 
     Each missing colour is the mean of its 2 or 4 nearest same-colour neighbours, borders
-    mirrored (reflect-101, ``F.pad(mode="reflect")``). Twin of :func:`rawcv.isp.demosaic_bilinear`.
+    mirrored (reflect-101, ``F.pad(mode="reflect")``; for even sizes the work runs on the four
+    CFA planes). Twin of :func:`rawcv.isp.demosaic_bilinear`, bit for bit.
 
     Parameters
     ----------
@@ -473,7 +496,14 @@ def denoise_median(image: torch.Tensor, *, size: int = DENOISE_SIZE, cfa=None) -
 
 
 def denoise(image: torch.Tensor, *, method: str = DENOISE_METHOD, size: int = DENOISE_SIZE, cfa=None) -> torch.Tensor:
-    """Dispatch to :func:`denoise_median` or :func:`denoise_mean` by name (the ``denoise`` stage)."""
+    """Dispatch to :func:`denoise_median` or :func:`denoise_mean` by name (the ``denoise`` stage).
+
+    Examples
+    --------
+    >>> x = torch.zeros(1, 3, 5, 5); x[..., 2, 2] = 9.0
+    >>> float(denoise(x, method="mean")[0, 0, 2, 2]), float(denoise(x, method="median")[0, 0, 2, 2])
+    (1.0, 0.0)
+    """
     if method == "median":
         return denoise_median(image, size=size, cfa=cfa)
     if method == "mean":
@@ -641,7 +671,13 @@ def srgb_decode(image: torch.Tensor) -> torch.Tensor:
 
 
 def encode(image: torch.Tensor, *, curve: str = CURVE, gamma: float = GAMMA) -> torch.Tensor:
-    """The named tone curve (``"srgb"`` or ``"power"`` with ``gamma``): the ``gamma`` stage."""
+    """The named tone curve (``"srgb"`` or ``"power"`` with ``gamma``): the ``gamma`` stage.
+
+    Examples
+    --------
+    >>> encode(torch.tensor([0.25]), curve="power", gamma=2.0).tolist()
+    [0.5]
+    """
     if curve == "srgb":
         return srgb_encode(image)
     if curve == "power":
@@ -650,7 +686,13 @@ def encode(image: torch.Tensor, *, curve: str = CURVE, gamma: float = GAMMA) -> 
 
 
 def level_dtype(bits: int) -> torch.dtype:
-    """The integer dtype of ``bits``-bit levels: uint8 or uint16."""
+    """The integer dtype of ``bits``-bit levels: uint8 or uint16.
+
+    Examples
+    --------
+    >>> level_dtype(8), level_dtype(16)
+    (torch.uint8, torch.uint16)
+    """
     if bits not in QUANTIZE_BITS:
         raise ValueError(f"bits must be one of {QUANTIZE_BITS}, got {bits!r}")
     return torch.uint8 if bits == 8 else torch.uint16
@@ -944,7 +986,7 @@ __all__ = [
     "demosaic_bilinear", "mosaic_rgb", "denoise", "denoise_mean", "denoise_median", "vignetting_gain",
     "correct_vignetting", "apply_color_matrix", "gamma_encode", "gamma_decode", "srgb_encode", "srgb_decode",
     "encode", "quantize", "encode_quantize", "level_dtype",
-    "SubtractBlackLevel", "EncodeQuantize", "WhiteBalance", "GainsGrayWorld", "GainsWhiteWorld", "DemosaicBilinear", "Denoise",
-    "DenoiseMean", "DenoiseMedian", "CorrectVignetting", "ApplyColorMatrix", "SRGBEncode", "SRGBDecode",
+    "SubtractBlackLevel", "EncodeQuantize", "WhiteBalance", "GainsGrayWorld", "GainsWhiteWorld", "DemosaicBilinear",
+    "Denoise", "DenoiseMean", "DenoiseMedian", "CorrectVignetting", "ApplyColorMatrix", "SRGBEncode", "SRGBDecode",
     "GammaEncode", "GammaDecode", "Encode", "Quantize",
 ]

@@ -92,7 +92,13 @@ def cfa_list(cfa, n: int) -> list:
 
 
 def cfa_codes(cfa, n: int, device=None) -> torch.Tensor:
-    """``n x 4`` int64 tensor of colour ids (0=R, 1=G, 2=B) per tile position, raster order."""
+    """``n x 4`` int64 tensor of colour ids (0=R, 1=G, 2=B) per tile position, raster order.
+
+    Examples
+    --------
+    >>> cfa_codes(["RGGB", "GBRG"], 2).tolist()
+    [[0, 1, 1, 2], [1, 2, 0, 1]]
+    """
     codes = np.stack([cfa_channel_map(c).ravel() for c in cfa_list(cfa, n)])
     return torch.as_tensor(codes, dtype=torch.int64, device=device)
 
@@ -347,7 +353,14 @@ def collate_raw(items: Sequence) -> RawBatch:
 def raw_to_tensor(raw: RawImage, *, crop_even: bool = True) -> torch.Tensor:
     """The sensor values of a :class:`RawImage` as float32 ``1 x H x W`` (Bayer) or ``3 x H x W``.
 
-    Conversion is exact (uint16 fits float32); nothing is normalised.
+    Conversion is exact (uint16 fits float32); nothing is normalised. ``crop_even`` drops a last
+    odd row / column (the origin, and so the CFA, is kept).
+
+    Examples
+    --------
+    >>> raw = RawImage(np.full((5, 6), 7, np.uint16), CameraMeta("RGGB"))
+    >>> raw_to_tensor(raw).shape, raw_to_tensor(raw, crop_even=False).shape
+    (torch.Size([1, 4, 6]), torch.Size([1, 5, 6]))
     """
     data = np.asarray(raw.data)
     if crop_even:

@@ -54,13 +54,40 @@ class ClassificationTask(Task):
 # Data
 # --------------------------------------------------------------------------------------------
 
+class RGBFlip:
+    """Random horizontal / vertical flips and transpose of a ``C x H x W`` RGB tensor (training augmentation)."""
+
+    def __init__(self, transpose: bool = True):
+        self.transpose = transpose
+
+    def __call__(self, x):
+        if torch.rand(()) < 0.5:
+            x = x.flip(-1)
+        if torch.rand(()) < 0.5:
+            x = x.flip(-2)
+        if self.transpose and x.shape[-1] == x.shape[-2] and torch.rand(()) < 0.5:
+            x = x.transpose(-2, -1)
+        return x
+
+
+def default_augmentation(layout: str):
+    """The training augmentation of ``--augment``: Bayer-aware flips, transposes and exposure for
+    packed inputs (:class:`rawcv.torch.BayerAugment`), flips and transposes for RGB."""
+    if layout == "packed":
+        from ..torch.augment import BayerAugment
+
+        return BayerAugment(flip=True, transpose=True, exposure=(0.7, 1.4), layout="packed")
+    return RGBFlip()
+
+
 def load_classification_data(data, *, layout: str = "packed", pipeline=None, val_fraction: float = 0.2,
-                             seed: int = 0, cache: Optional[str] = None, crop=None):
+                             seed: int = 0, cache: Optional[str] = None, crop=None, train_transform=None):
     """Training and validation datasets from a class folder or a synthetic dataset.
 
     A synthetic dataset (``manifest.json``) uses its ``train`` and ``val`` splits (``val`` split
     off ``train`` by ``val_fraction`` if it has none); a class folder is split by
-    ``val_fraction`` (stratified, deterministic in ``seed``).
+    ``val_fraction`` (stratified, deterministic in ``seed``). ``train_transform`` applies to the
+    training images only.
 
     Returns
     -------
@@ -73,21 +100,30 @@ def load_classification_data(data, *, layout: str = "packed", pipeline=None, val
     if is_synth_dataset(data):
         if crop is not None:
             raise RawcvError("--crop applies to class folders only (a synthetic dataset has one image size)")
-        train = SynthDataset(data, "train", layout=layout, target="label", cache=cache, pipeline=pipeline)
+
+        def synth(split, transform=None):
+            return SynthDataset(data, split, layout=layout, target="label", cache=cache, pipeline=pipeline,
+                                transform=transform)
+
+        train = synth("train", train_transform)
         if len(train) == 0:
             raise RawcvError(f"{data}: the synthetic dataset has no 'train' items")
-        val = SynthDataset(data, "val", layout=layout, target="label", cache=cache, pipeline=pipeline)
+        classes = list(train.classes)
+        val = synth("val")
         if len(val) == 0:
             val = None
-            if val_fraction > 0:
+            if val_fraction > 0 and len(train) >= 2:
                 tr_idx, va_idx = split_indices(len(train), val_fraction, seed, labels=train.targets)
-                train, val = Subset(train, tr_idx), Subset(train, va_idx)
-        classes = (train.dataset if isinstance(train, Subset) else train).classes
-        return train, val, list(classes), "synth"
-    full = RawFolder(data, layout=layout, cache=cache, pipeline=pipeline, crop=crop)
+                train, val = Subset(train, tr_idx), Subset(synth("train"), va_idx)
+        return train, val, classes, "synth"
+
+    def folder(transform=None):
+        return RawFolder(data, layout=layout, cache=cache, pipeline=pipeline, crop=crop, transform=transform)
+
+    full = folder(train_transform)
     if val_fraction > 0 and len(full) >= 2:
         tr_idx, va_idx = split_indices(len(full), val_fraction, seed, labels=full.targets)
-        return Subset(full, tr_idx), Subset(full, va_idx), list(full.classes), "folder"
+        return Subset(full, tr_idx), Subset(folder(), va_idx), list(full.classes), "folder"
     return full, None, list(full.classes), "folder"
 
 
@@ -131,7 +167,7 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
                      workers: int = 0, patience: Optional[int] = None, compile: bool = False,
                      init=None, freeze: Optional[str] = None, resume: bool = False, overwrite: bool = False,
                      val_fraction: float = 0.2, cache: Optional[str] = None, crop=None,
-                     label_smoothing: float = 0.0, max_batches: Optional[int] = None,
+                     label_smoothing: float = 0.0, augment: bool = False, max_batches: Optional[int] = None,
                      progress: Optional[bool] = None, log=None):
     """Train a classifier; checkpoints, logs and curves go to the run folder ``out``.
 
@@ -155,6 +191,9 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
         Continue ``out/last.pt`` (model, optimizer, scheduler, RNG, history) up to ``epochs``.
     overwrite : bool
         Start afresh in a run folder that already holds a ``last.pt``.
+    augment : bool
+        Random flips / transposes (and exposure, packed layout) of the training images
+        (:func:`default_augmentation`).
 
     Returns
     -------
@@ -211,7 +250,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
                          progress=progress, max_batches=max_batches)
     dev = resolve_device(device)
     train_ds, val_ds, classes, source = load_classification_data(
-        data, layout=layout, pipeline=pipeline, val_fraction=val_fraction, seed=seed, cache=cache, crop=crop)
+        data, layout=layout, pipeline=pipeline, val_fraction=val_fraction, seed=seed, cache=cache, crop=crop,
+        train_transform=default_augmentation(layout) if augment else None)
     if resume and list(base_ckpt["config"].get("classes", classes)) != classes:
         raise TrainingError(f"{data}: classes {classes} differ from those of the run being resumed "
                             f"({base_ckpt['config'].get('classes')})")
@@ -245,7 +285,7 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     out.mkdir(parents=True, exist_ok=True)
     _write_run_info(out, data=data, source=source, model=model, model_kwargs=model_kwargs, config=config,
                     ckpt_config=ckpt_config, init=init, freeze=freeze, batch_size=batch_size, workers=workers,
-                    val_fraction=val_fraction, resume=resume)
+                    val_fraction=val_fraction, augment=augment, resume=resume)
     result = trainer.fit(resume=resume)
     if result.best_epoch is not None:
         best = next((row for row in result.history if row.get("epoch") == result.best_epoch), {})
@@ -457,5 +497,5 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
     return result
 
 
-__all__ = ["ClassificationTask", "train_classifier", "predict_files", "evaluate_classifier", "load_classifier",
+__all__ = ["ClassificationTask", "RGBFlip", "default_augmentation", "train_classifier", "predict_files", "evaluate_classifier", "load_classifier",
            "load_classification_data", "confusion_matrix", "format_confusion", "TASK", "CONFUSION_PNG"]

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import rawcv
-from rawcv.data import DatasetError, RawFolder, SynthDataset, make_toy_folder, make_toy_synth, raw_to_tensor, split_indices
+from rawcv.data import (DatasetError, RawFolder, SynthDataset, make_toy_folder, make_toy_synth, raw_to_tensor,
+                        split_indices)
 from rawcv.errors import RawcvError
 from rawcv.meta import CameraMeta, RawImage
 

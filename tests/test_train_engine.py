@@ -345,3 +345,24 @@ def test_train_classifier_guards(shapes, tmp_path):
         train_classifier(shapes, tmp_path / "b", model="unet_small", epochs=1, device="cpu")
     with pytest.raises(RawcvError, match="unknown model"):
         train_classifier(shapes, tmp_path / "c", model="resnet19", epochs=1, device="cpu")
+
+
+# --- prediction reproduces the training inputs ------------------------------------------------
+
+@pytest.mark.parametrize("layout,pipeline", [("packed", None), ("rgb", "default")])
+def test_predict_builds_inputs_like_the_dataset(shapes, tmp_path, layout, pipeline):
+    from rawcv.train import predict_files
+
+    result = train_classifier(shapes, tmp_path / "run", model="lenet5", layout=layout, pipeline=pipeline, epochs=1,
+                              batch_size=16, device="cpu", progress=False, log=lambda line: None)
+    model, ckpt = build_model(result.best_path)
+    assert ckpt["config"]["layout"] == layout and ckpt["config"]["pipeline"] == pipeline
+    ds = RawFolder(shapes, layout=layout, pipeline=pipeline)
+    files = [ds.samples[0][0], ds.samples[20][0]]
+    preds = dict(predict_files(result.best_path, files, top_k=2, device="cpu"))
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.stack([ds[0][0], ds[20][0]])), dim=1)
+    for path, p in zip(files, probs):
+        got = dict(preds[path]["top_k"])
+        assert got["disc"] == pytest.approx(float(p[0]), abs=1e-5)
+        assert got["square"] == pytest.approx(float(p[1]), abs=1e-5)

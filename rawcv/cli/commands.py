@@ -144,4 +144,7 @@ def _synth(sub):
     register_synth(sub)
 
 
-SUBCOMMANDS = [register_info, register_process, register_stages, _synth]
+from .learn import register_eval, register_predict, register_train  # noqa: E402  (argparse only; no torch)
+
+SUBCOMMANDS = [register_info, register_process, register_stages, _synth, register_train, register_predict,
+               register_eval]

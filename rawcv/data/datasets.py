@@ -423,8 +423,10 @@ class SynthDataset(_RawDatasetBase):
         if self.targets is not None:
             bad = [t for t in self.targets if not 0 <= t < len(classes)]
             if bad:
-                raise DatasetError(f"{self.root / MANIFEST}: label {bad[0] + self.label_offset} outside the "
-                                   f"{len(self.manifest['classes'])} classes")
+                label = bad[0] + self.label_offset
+                why = ("the background (no object): not a classification dataset"
+                       if label == 0 and self.label_offset else f"outside the {len(self.manifest['classes'])} classes")
+                raise DatasetError(f"{self.root / MANIFEST}: an item has label {label}, {why}")
 
     @property
     def num_classes(self) -> int:

@@ -18,9 +18,12 @@ def _normalize_mosaic_row(src_row, black2, inv2, out_row):
     w = src_row.size
     b0, b1 = black2[0], black2[1]
     s0, s1 = inv2[0], inv2[1]
-    for x in range(0, w - 1, 2):
-        out_row[x] = _normalize_scalar(src_row[x], b0, s0)
-        out_row[x + 1] = _normalize_scalar(src_row[x + 1], b1, s1)
+    for k in range(w // 2):
+        # both loads before both stores: lets LLVM vectorise the pair loop
+        v0 = src_row[2 * k]
+        v1 = src_row[2 * k + 1]
+        out_row[2 * k] = _normalize_scalar(v0, b0, s0)
+        out_row[2 * k + 1] = _normalize_scalar(v1, b1, s1)
     if w & 1:
         out_row[w - 1] = _normalize_scalar(src_row[w - 1], b0, s0)
 

@@ -43,15 +43,24 @@ def _matrix_scalar(r, g, b, m):
             m[2, 0] * r + m[2, 1] * g + m[2, 2] * b)
 
 
+@njit(cache=True, nogil=True)
+def _matrix_row(src_row, m, out_row):
+    """One flat RGB row (R, G, B interleaved) through ``m`` (``out_row`` may be ``src_row``).
+    Shared by the stand-alone kernel and the fused pipeline path."""
+    for x in range(src_row.size // 3):
+        r, g, b = _matrix_scalar(src_row[3 * x], src_row[3 * x + 1], src_row[3 * x + 2], m)
+        out_row[3 * x] = r
+        out_row[3 * x + 1] = g
+        out_row[3 * x + 2] = b
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _matrix_kernel(src, m, out):
     h, w, _ = src.shape
+    flat_in = src.reshape(h, 3 * w)
+    flat_out = out.reshape(h, 3 * w)
     for y in prange(h):
-        for x in range(w):
-            r, g, b = _matrix_scalar(src[y, x, 0], src[y, x, 1], src[y, x, 2], m)
-            out[y, x, 0] = r
-            out[y, x, 1] = g
-            out[y, x, 2] = b
+        _matrix_row(flat_in[y], m, flat_out[y])
 
 
 def apply_color_matrix(image, matrix) -> np.ndarray:

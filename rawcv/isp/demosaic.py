@@ -44,71 +44,52 @@ def _mirror(i, n):
     return i
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _bilinear_pixel(above, row, below, xm, x, xp, kind):
     """(R, G, B) at column ``x`` of ``row``, from its columns ``xm, x, xp`` and the rows ``above``
     and ``below`` it (1-D rows, already mirrored at the image's edges).
 
-    Shared by the stand-alone kernel and the fused pipeline path, which feeds it rows computed on
-    the fly.
+    Every candidate mean is computed and the pixel's kind picks among them, so that a loop over
+    a row has no branches and vectorises. Shared by the stand-alone kernel and the fused pipeline
+    path, which feeds it rows computed on the fly.
     """
     c = row[x]
-    if kind >= 2:
-        cross = (above[x] + below[x] + row[xm] + row[xp]) * np.float32(0.25)
-        diag = (above[xm] + above[xp] + below[xm] + below[xp]) * np.float32(0.25)
-        if kind == 2:
-            return c, cross, diag
-        return diag, cross, c
+    cross = (above[x] + below[x] + row[xm] + row[xp]) * np.float32(0.25)
+    diag = (above[xm] + above[xp] + below[xm] + below[xp]) * np.float32(0.25)
     h = (row[xm] + row[xp]) * np.float32(0.5)
     v = (above[x] + below[x]) * np.float32(0.5)
-    if kind == 0:
+    if kind == KIND_RED:
+        return c, cross, diag
+    if kind == KIND_BLUE:
+        return diag, cross, c
+    if kind == KIND_G_RED_ROW:
         return h, c, v
     return v, c, h
 
 
 @njit(cache=True, nogil=True)
-def _store_pixel(out_row, x, above, row, below, xm, xp, kind):
-    r, g, b = _bilinear_pixel(above, row, below, xm, x, xp, kind)
-    out_row[x, 0] = r
-    out_row[x, 1] = g
-    out_row[x, 2] = b
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _demosaic_pairs(above, row, below, out_row, k_odd, k_even):
-    # the interior columns 1 .. 2 * npairs in pairs (odd x, x + 1). Called with literal kinds, so
-    # that after inlining each of the four Bayer rows gets its own branch-free loop.
-    npairs = (row.size - 2) // 2
-    for k in range(npairs):
-        x = 2 * k + 1
-        _store_pixel(out_row, x, above, row, below, x - 1, x + 1, k_odd)
-        _store_pixel(out_row, x + 1, above, row, below, x, x + 2, k_even)
-
-
-@njit(cache=True, nogil=True)
 def _demosaic_row(above, row, below, kinds_row, out_row):
-    """Demosaic one row (``out_row``: W x 3) from the 1-D rows ``above``, ``row``, ``below``;
-    ``kinds_row`` holds the kinds of its even and odd columns. The two edge columns mirror, the
-    interior runs without index checks."""
+    """Demosaic one row from the 1-D rows ``above``, ``row``, ``below`` into the flat
+    ``out_row`` (R, G, B interleaved, 3 W); ``kinds_row`` holds the kinds of its even and odd
+    columns. The two edge columns mirror; the interior runs with plain offsets."""
     w = row.size
-    for x in (0, w - 1):
-        _store_pixel(out_row, x, above, row, below, _mirror(x - 1, w), _mirror(x + 1, w), kinds_row[x & 1])
     k_even, k_odd = kinds_row[0], kinds_row[1]
-    if k_odd == KIND_G_RED_ROW and k_even == KIND_RED:
-        _demosaic_pairs(above, row, below, out_row, KIND_G_RED_ROW, KIND_RED)
-    elif k_odd == KIND_RED and k_even == KIND_G_RED_ROW:
-        _demosaic_pairs(above, row, below, out_row, KIND_RED, KIND_G_RED_ROW)
-    elif k_odd == KIND_G_BLUE_ROW and k_even == KIND_BLUE:
-        _demosaic_pairs(above, row, below, out_row, KIND_G_BLUE_ROW, KIND_BLUE)
-    else:
-        _demosaic_pairs(above, row, below, out_row, KIND_BLUE, KIND_G_BLUE_ROW)
-    if w % 2 == 1:  # an odd number of interior columns: the last one is left over
-        x = w - 2
-        _store_pixel(out_row, x, above, row, below, x - 1, x + 1, kinds_row[x & 1])
+    for x in (0, w - 1):
+        r, g, b = _bilinear_pixel(above, row, below, _mirror(x - 1, w), x, _mirror(x + 1, w), kinds_row[x & 1])
+        out_row[3 * x] = r
+        out_row[3 * x + 1] = g
+        out_row[3 * x + 2] = b
+    for k in range(w - 2):
+        # column x = k + 1, its neighbours k and k + 2: indices Numba need not wrap around
+        r, g, b = _bilinear_pixel(above, row, below, k, k + 1, k + 2, k_even if k & 1 else k_odd)
+        out_row[3 * k + 3] = r
+        out_row[3 * k + 4] = g
+        out_row[3 * k + 5] = b
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _demosaic_kernel(src, kinds, out):
+    # out: (h, 3 w) flat RGB rows
     h = src.shape[0]
     for y in prange(h):
         row = 2 * (y & 1)
@@ -131,7 +112,7 @@ def _ring_slot(ring, tags, r):
 @njit(parallel=True, cache=True, nogil=True)
 def _demosaic_int_kernel(src, kinds, out):
     # small integer input: converted to float32 a row at a time (exactly, as NumPy would) in a
-    # ring buffer instead of a full-size float32 copy of the mosaic
+    # ring buffer instead of a full-size float32 copy of the mosaic; out: (h, 3 w)
     h, w = src.shape
     for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
         ring = np.empty((3, w), dtype=np.float32)
@@ -178,13 +159,13 @@ def demosaic_bilinear(mosaic, *, cfa: str) -> np.ndarray:
         # converted row by row inside the kernel (exact for these types), not as a full copy
         arr = np.ascontiguousarray(raw)
         out = np.empty(arr.shape + (3,), dtype=np.float32)
-        _demosaic_int_kernel(arr, pixel_kinds(cfa_code(validate_cfa(cfa))), out)
+        _demosaic_int_kernel(arr, pixel_kinds(cfa_code(validate_cfa(cfa))), out.reshape(arr.shape[0], -1))
         return out
     arr, code, _ = as_mosaic(mosaic, cfa)
     if min(arr.shape) < 3:
         raise ValueError(f"mosaic must be at least 3 x 3 to demosaic, got shape {arr.shape}")
     out = np.empty(arr.shape + (3,), dtype=np.float32)
-    _demosaic_kernel(arr, pixel_kinds(code), out)
+    _demosaic_kernel(arr, pixel_kinds(code), out.reshape(arr.shape[0], -1))
     return out
 
 

@@ -50,15 +50,33 @@ def _gain_scalar(y, x, cy, cx, inv_rmax2, k1, k2, k3):
     return np.float32(1.0) + r2 * (k1 + r2 * (k2 + r2 * k3))
 
 
+@njit(cache=True, nogil=True)
+def _vignetting_row(src_row, y, nc, geom, ks, out_row):
+    """Row ``y`` of ``nc`` interleaved channels (flat, 1-D) times the radial gain (``out_row`` may
+    be ``src_row``). Shared by the stand-alone kernel and the fused pipeline path."""
+    cy, cx, inv_rmax2 = geom[0], geom[1], geom[2]
+    k1, k2, k3 = ks[0], ks[1], ks[2]
+    w = src_row.size // nc
+    if nc == 3:
+        for x in range(w):
+            g = _gain_scalar(y, x, cy, cx, inv_rmax2, k1, k2, k3)
+            out_row[3 * x] = src_row[3 * x] * g
+            out_row[3 * x + 1] = src_row[3 * x + 1] * g
+            out_row[3 * x + 2] = src_row[3 * x + 2] * g
+    else:
+        for x in range(w):
+            g = _gain_scalar(y, x, cy, cx, inv_rmax2, k1, k2, k3)
+            for c in range(nc):
+                out_row[nc * x + c] = src_row[nc * x + c] * g
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _vignetting_kernel(src, geom, ks, out):
     h, w, nc = src.shape
-    cy, cx, inv_rmax2 = geom[0], geom[1], geom[2]
+    flat_in = src.reshape(h, w * nc)
+    flat_out = out.reshape(h, w * nc)
     for y in prange(h):
-        for x in range(w):
-            g = _gain_scalar(y, x, cy, cx, inv_rmax2, ks[0], ks[1], ks[2])
-            for c in range(nc):
-                out[y, x, c] = src[y, x, c] * g
+        _vignetting_row(flat_in[y], y, nc, geom, ks, flat_out[y])
 
 
 def _params(shape, k1, k2, k3, center):

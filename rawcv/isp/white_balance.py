@@ -18,9 +18,11 @@ def _wb_mosaic_row(src_row, g0, g1, out_row):
     """One mosaic row: gain ``g0`` on even columns, ``g1`` on odd ones (``out_row`` may be
     ``src_row``). Shared by the stand-alone kernel and the fused pipeline path."""
     w = src_row.size
-    for x in range(0, w - 1, 2):
-        out_row[x] = src_row[x] * g0
-        out_row[x + 1] = src_row[x + 1] * g1
+    for k in range(w // 2):
+        v0 = src_row[2 * k]
+        v1 = src_row[2 * k + 1]
+        out_row[2 * k] = v0 * g0
+        out_row[2 * k + 1] = v1 * g1
     if w & 1:
         out_row[w - 1] = src_row[w - 1] * g0
 

@@ -22,10 +22,11 @@ import numpy as np
 from numba import njit, prange
 
 from ..isp import tone
-from ..isp.black_level import _normalize_scalar, level_tables
-from ..isp.color import _matrix_scalar
-from ..isp.demosaic import _bilinear_pixel, _mirror, pixel_kinds
-from ..isp.vignetting import _gain_scalar, geometry
+from ..isp.black_level import _normalize_mosaic_row, _saturation_row, level_tables
+from ..isp.color import _matrix_row
+from ..isp.demosaic import _demosaic_row, _mirror, _ring_slot, pixel_kinds
+from ..isp.vignetting import _vignetting_row, geometry
+from ..isp.white_balance import _wb_mosaic_row
 from ..meta import cfa_code
 from .frame import DISPLAY, MOSAIC, QUANTIZED, RAW, RGB
 
@@ -47,11 +48,85 @@ class TailParams:
     maxval: int         # 0: float output
     thresholds: np.ndarray
     coarse: np.ndarray
+    bins: tuple         # (shift, split, low, step) from _build_level_bins; shift 0: no table
+
+
+@njit(cache=True, nogil=True)
+def _float_of_bits(bits):
+    return np.array([bits], dtype=np.uint32).view(np.float32)[0]
+
+
+@njit(cache=True, nogil=True)
+def _level_of_bits(bits, thresholds, coarse, maxval):
+    return tone._lookup_level(_float_of_bits(bits), thresholds, coarse, maxval)
+
+
+@njit(cache=True)
+def _build_level_bins(shift, thresholds, coarse, maxval):
+    """Memoise ``tone._lookup_level`` over bins of float32 bit patterns (``bits >> shift``).
+
+    Per bin: ``split``, ``low``, ``high`` such that every value in the bin has the level
+    ``high if bits >= split else low``. This holds whenever the bin holds at most one step of the
+    level function, given two properties ``_lookup_level`` has by construction: it is
+    non-decreasing in x (so in bit order on positive floats, and in reverse bit order on
+    negative ones), and all NaNs share one level. Every entry is a value of ``_lookup_level``
+    itself, so the table repeats it exactly. Returns ok=False if some bin holds more than one step
+    (the bins are too coarse for this curve and bit depth).
+    """
+    nbins = 1 << (32 - shift)
+    split = np.zeros(nbins, dtype=np.uint32)
+    low = np.zeros(nbins, dtype=np.uint16)
+    high = np.zeros(nbins, dtype=np.uint16)
+    width = 1 << shift
+    for b in range(nbins):
+        lo = b * width
+        hi = lo + width - 1
+        a = _level_of_bits(lo, thresholds, coarse, maxval)
+        z = _level_of_bits(hi, thresholds, coarse, maxval)
+        if lo == 0x7F800000 or lo == 0xFF800000:
+            # +-inf, then NaNs only: two pieces whatever their levels
+            s = lo + 1
+            z = _level_of_bits(s, thresholds, coarse, maxval)
+            if _level_of_bits(hi, thresholds, coarse, maxval) != z:
+                return split, low, high, False
+        elif a == z:
+            s = hi  # constant: high == low, the split does not matter
+        elif abs(z - a) == 1:
+            # the first bit pattern with the level of the bin's end, by bisection
+            l, r = lo + 1, hi
+            while l < r:
+                mid = (l + r) // 2
+                if _level_of_bits(mid, thresholds, coarse, maxval) == z:
+                    r = mid
+                else:
+                    l = mid + 1
+            s = l
+        else:
+            return split, low, high, False
+        split[b] = s
+        low[b] = a
+        high[b] = z
+    return split, low, high, True
+
+
+LEVEL_BIN_SHIFTS = (16, 15, 14)   # 64 Ki .. 256 Ki bins; the first whose bins hold one step each
 
 
 @lru_cache(maxsize=8)
 def _tables(curve: str, gamma: float, bits: int):
-    return tone.encode_quantize_table(curve, gamma, bits)
+    thr, coarse = tone.encode_quantize_table(curve, gamma, bits)
+    maxval = (1 << bits) - 1
+    for shift in LEVEL_BIN_SHIFTS:
+        split, low, high, ok = _build_level_bins(shift, thr, coarse, maxval)
+        if ok:
+            small = maxval <= 255
+            step = high.astype(np.int32) - low.astype(np.int32)
+            return thr, coarse, (np.uint32(shift), split, low.astype(np.uint8 if small else np.uint16),
+                                 step.astype(np.int16 if small else np.int32))
+    return thr, coarse, _NO_BINS
+
+
+_NO_BINS = (np.uint32(0), np.zeros(1, np.uint32), np.zeros(1, np.uint16), np.zeros(1, np.int32))
 
 
 def resolve_tail(stages, frame_meta, shape) -> TailParams:
@@ -71,81 +146,100 @@ def resolve_tail(stages, frame_meta, shape) -> TailParams:
     exponent = np.float32(1.0 / gamma.gamma) if gamma is not None and gamma.curve == "power" else np.float32(1.0)
     maxval = 0 if quant is None else (1 << quant.bits) - 1
     if gamma is not None and quant is not None:
-        thr, coarse = _tables(gamma.curve, float(gamma.gamma), quant.bits)
+        thr, coarse, bins = _tables(gamma.curve, float(gamma.gamma), quant.bits)
     else:
-        thr, coarse = np.zeros(2, np.float32), np.zeros(1, np.int32)
+        thr, coarse, bins = np.zeros(2, np.float32), np.zeros(1, np.int32), _NO_BINS
     return TailParams(vig is not None, geom, ks, m is not None,
                       np.ascontiguousarray((m if m is not None else np.eye(3)).astype(np.float32)),
-                      curve, exponent, maxval, thr, coarse)
+                      curve, exponent, maxval, thr, coarse, bins)
 
 
 @njit(cache=True, nogil=True)
-def _tail_store(r, g, b, y, x, out, vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse):
+def _levels_row(src_row, shift, split, low, step, out_row):
+    # tone._lookup_level through its memo table (see _build_level_bins): a few loads and integer
+    # operations per value, no branch (a select here compiles to a branch that real images
+    # mispredict)
+    bits = src_row.view(np.uint32)
+    for j in range(bits.size):
+        v = bits[j]
+        k = v >> shift
+        out_row[j] = low[k] + step[k] * (v >= split[k])
+
+
+@njit(cache=True, nogil=True)
+def _tail_row(src_row, y, tmp, out_row, vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse,
+              bins):
+    """The pointwise tail on one flat RGB row ``y``, each stage a pass over the row with the same
+    row function as its stand-alone kernel; ``tmp`` is a scratch row (``src_row`` is not written)."""
+    cur = src_row
     if vig_on:
-        gain = _gain_scalar(y, x, geom[0], geom[1], geom[2], ks[0], ks[1], ks[2])
-        r = r * gain
-        g = g * gain
-        b = b * gain
+        _vignetting_row(cur, y, 3, geom, ks, tmp)
+        cur = tmp
     if mat_on:
-        r, g, b = _matrix_scalar(r, g, b, m)
+        _matrix_row(cur, m, tmp)
+        cur = tmp
+    n = cur.size
     if maxval > 0 and curve >= 0:
-        out[y, x, 0] = _lookup_level(r, thr, coarse, maxval)
-        out[y, x, 1] = _lookup_level(g, thr, coarse, maxval)
-        out[y, x, 2] = _lookup_level(b, thr, coarse, maxval)
-        return
-    if curve >= 0:
-        r = tone._encode_scalar(r, curve, exponent)
-        g = tone._encode_scalar(g, curve, exponent)
-        b = tone._encode_scalar(b, curve, exponent)
-    if maxval > 0:
-        r = tone._quantize_scalar(r, maxval)
-        g = tone._quantize_scalar(g, maxval)
-        b = tone._quantize_scalar(b, maxval)
-    out[y, x, 0] = r
-    out[y, x, 1] = g
-    out[y, x, 2] = b
-
-
-_lookup_level = tone._lookup_level
+        shift, split, low, step = bins
+        if shift > 0:
+            _levels_row(cur, shift, split, low, step, out_row)
+        else:
+            for j in range(n):
+                out_row[j] = tone._lookup_level(cur[j], thr, coarse, maxval)
+    elif curve >= 0:
+        for j in range(n):
+            out_row[j] = tone._encode_scalar(cur[j], curve, exponent)
+    elif maxval > 0:
+        for j in range(n):
+            out_row[j] = tone._quantize_scalar(cur[j], maxval)
+    else:
+        for j in range(n):
+            out_row[j] = cur[j]
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _fused_demosaic_kernel(src, black4, inv4, gains4, wb_on, kinds, out,
-                           vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse):
+def _fused_demosaic_kernel(src, black4, inv4, gains4, wb_on, white, sat_on, sat, kinds, out,
+                           vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse, bins):
+    # Each band of rows keeps the last three normalised mosaic rows in a ring buffer, demosaics one
+    # row at a time into a row buffer and runs the tail on it: nothing full-size but the output.
     h, w = src.shape
-    nbands = (h + 31) // 32
-    for band in prange(nbands):
-        y0 = band * 32
-        y1 = min(h, y0 + 32)
-        rows = y1 - y0 + 2
-        buf = np.empty((rows, w), dtype=np.float32)
-        for i in range(rows):
-            ys = _mirror(y0 - 1 + i, h)
-            base = 2 * (ys & 1)
-            for x in range(w):
-                pos = base + (x & 1)
-                v = _normalize_scalar(src[ys, x], black4[pos], inv4[pos])
-                if wb_on:
-                    v = v * gains4[pos]
-                buf[i, x] = v
+    flat_out = out.reshape(h, 3 * w)
+    for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
+        y0 = band * BAND_ROWS
+        y1 = min(h, y0 + BAND_ROWS)
+        ring = np.empty((3, w), dtype=np.float32)
+        tags = np.full(3, -1, dtype=np.int64)
+        scratch = np.empty(w, dtype=np.float32)
+        rgb = np.empty(3 * w, dtype=np.float32)
+        tmp = np.empty(3 * w, dtype=np.float32)
         for y in range(y0, y1):
-            i = y - y0 + 1
-            k0 = kinds[2 * (y & 1)]
-            k1 = kinds[2 * (y & 1) + 1]
-            for x in range(w):
-                xm = _mirror(x - 1, w)
-                xp = _mirror(x + 1, w)
-                r, g, b = _bilinear_pixel(buf, i - 1, i, i + 1, xm, x, xp, k1 if x & 1 else k0)
-                _tail_store(r, g, b, y, x, out, vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse)
+            ym, yp = _mirror(y - 1, h), _mirror(y + 1, h)
+            for r in (ym, y, yp):
+                buf, fresh = _ring_slot(ring, tags, r)
+                if not fresh:
+                    p = 2 * (r & 1)
+                    if wb_on:
+                        _normalize_mosaic_row(src[r], black4[p:p + 2], inv4[p:p + 2], scratch)
+                        _wb_mosaic_row(scratch, gains4[p], gains4[p + 1], buf)
+                    else:
+                        _normalize_mosaic_row(src[r], black4[p:p + 2], inv4[p:p + 2], buf)
+                    if sat_on and y0 <= r < y1:
+                        _saturation_row(src[r], white, sat[r])
+            p = 2 * (y & 1)
+            _demosaic_row(ring[ym % 3], ring[y % 3], ring[yp % 3], kinds[p:p + 2], rgb)
+            _tail_row(rgb, y, tmp, flat_out[y], vig_on, geom, ks, mat_on, m, curve, exponent,
+                      maxval, thr, coarse, bins)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _fused_pointwise_kernel(src, out, vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse):
-    h, w, _ = src.shape
-    for y in prange(h):
-        for x in range(w):
-            _tail_store(src[y, x, 0], src[y, x, 1], src[y, x, 2], y, x, out,
-                        vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse)
+def _fused_pointwise_kernel(src, out, vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse, bins):
+    # src, out: (h, 3 w) flat RGB rows
+    h, n = src.shape
+    for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
+        tmp = np.empty(n, dtype=np.float32)
+        for y in range(band * BAND_ROWS, min(h, (band + 1) * BAND_ROWS)):
+            _tail_row(src[y], y, tmp, out[y], vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse,
+                      bins)
 
 
 def _is_tail(names) -> bool:
@@ -214,11 +308,12 @@ def run_head(segment, frame, out=None):
     if "black_level" in by_name:
         black, white = by_name["black_level"].levels(frame.meta)
         black4, inv4 = level_tables(black, white)
-        from ..isp import saturation_mask
-        saturation = saturation_mask(src, white=white)
+        saturation = np.empty(src.shape, dtype=np.bool_)   # filled by the kernel
+        sat_args = (float(white), True, saturation)
     else:
         black4, inv4 = np.zeros(4, np.float32), np.ones(4, np.float32)
         saturation = frame.saturation
+        sat_args = (0.0, False, np.zeros((1, 1), np.bool_))
     code = cfa_code(frame.cfa)
     wb = by_name.get("white_balance")
     gains4 = np.ones(4, np.float32)
@@ -236,9 +331,9 @@ def run_head(segment, frame, out=None):
     tail = resolve_tail(segment.stages, frame.meta, src.shape)
     _note_tail(segment.stages, frame, tail)
     result = _output(src.shape + (3,), tail.maxval, out)
-    _fused_demosaic_kernel(src, black4, inv4, gains4, wb is not None, pixel_kinds(code), result,
+    _fused_demosaic_kernel(src, black4, inv4, gains4, wb is not None, *sat_args, pixel_kinds(code), result,
                            tail.vig_on, tail.geom, tail.ks, tail.mat_on, tail.matrix, tail.curve,
-                           tail.exponent, tail.maxval, tail.thresholds, tail.coarse)
+                           tail.exponent, tail.maxval, tail.thresholds, tail.coarse, tail.bins)
     return frame.with_data(result, _final_kind(segment.stages, RGB), saturation=saturation,
                            color_space="linear sRGB" if tail.mat_on else frame.color_space)
 
@@ -248,8 +343,10 @@ def run_tail(segment, frame, out=None):
     tail = resolve_tail(segment.stages, frame.meta, src.shape)
     _note_tail(segment.stages, frame, tail)
     result = _output(src.shape, tail.maxval, out)
-    _fused_pointwise_kernel(src, result, tail.vig_on, tail.geom, tail.ks, tail.mat_on, tail.matrix,
-                            tail.curve, tail.exponent, tail.maxval, tail.thresholds, tail.coarse)
+    h = src.shape[0]
+    _fused_pointwise_kernel(src.reshape(h, -1), result.reshape(h, -1), tail.vig_on, tail.geom, tail.ks,
+                            tail.mat_on, tail.matrix, tail.curve, tail.exponent, tail.maxval, tail.thresholds,
+                            tail.coarse, tail.bins)
     return frame.with_data(result, _final_kind(segment.stages, frame.kind),
                            color_space="linear sRGB" if tail.mat_on else frame.color_space)
 

@@ -450,11 +450,14 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
     if is_synth_dataset(data):
         ds = SynthDataset(data, split, layout=layout, target="label", pipeline=pipeline)
         if len(ds) == 0:
-            raise RawcvError(f"{data}: no items in split {split!r} (splits: {', '.join(ds.splits) or 'none'}, or 'all')")
+            raise RawcvError(f"{data}: no items in split {split!r} "
+                             f"(splits: {', '.join(ds.splits) or 'none'}, or 'all')")
         where = f"split {split!r} of {data}"
+        split_name = split
     else:
         ds = RawFolder(data, layout=layout, pipeline=pipeline, crop=cfg.get("crop"))
         where = str(data)
+        split_name = "all"
     mapping = _class_mapping(ds.classes, classes, data)
     dataset = ds if mapping == list(range(len(ds.classes))) else _Remapped(ds, mapping)
     loader = make_loader(dataset, batch_size=batch_size, shuffle=False, workers=workers, device=dev)
@@ -484,9 +487,9 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
     out_dir = Path(out) if out is not None else Path(ckpt["path"]).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     png = plot_confusion_matrix(cm, classes, out_dir / CONFUSION_PNG,
-                                title=f"{cfg.get('name')} on {Path(str(data)).name} ({split if is_synth_dataset(data) else 'all'}): "
+                                title=f"{cfg.get('name')} on {Path(str(data)).name} ({split_name}): "
                                       f"accuracy {correct / max(n, 1):.3f}")
-    result = {"weights": ckpt["path"], "data": str(data), "split": split if is_synth_dataset(data) else "all",
+    result = {"weights": ckpt["path"], "data": str(data), "split": split_name,
               "where": where, "accuracy": correct / max(n, 1), "loss": total_loss / max(n, 1), "correct": correct,
               "total": int(n), "classes": classes, "confusion": cm.tolist(), "per_class_accuracy": per_class,
               "png": str(png)}
@@ -497,5 +500,6 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
     return result
 
 
-__all__ = ["ClassificationTask", "RGBFlip", "default_augmentation", "train_classifier", "predict_files", "evaluate_classifier", "load_classifier",
-           "load_classification_data", "confusion_matrix", "format_confusion", "TASK", "CONFUSION_PNG"]
+__all__ = ["ClassificationTask", "RGBFlip", "default_augmentation", "train_classifier", "predict_files",
+           "evaluate_classifier", "load_classifier", "load_classification_data", "collect_files", "confusion_matrix",
+           "format_confusion", "TASK", "CONFUSION_PNG"]

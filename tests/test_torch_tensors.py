@@ -21,17 +21,8 @@ COLOURS = (1.0, 2.0, 3.0)   # R, G, B of a constant test image
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny arrays: one thread each for torch and Numba, so no thread pool wakes up or spins for
-    every small op (on a busy 2-core machine that costs milliseconds per op)."""
-    import numba
-
-    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    numba.set_num_threads(numba_threads)
+def _one_thread(single_threaded):
+    """Tiny arrays: see ``single_threaded`` in conftest.py."""
 
 
 def constant_mosaic(cfa, h=6, w=8, colours=COLOURS):

@@ -136,12 +136,20 @@ def add_train_classify(tsub):
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--augment", action="store_true",
                    help="random flips and transposes (Bayer-aware for packed, plus exposure) of training images")
+    p.add_argument("--input-transform", choices=("none", "mean", "sqrt", "log"), default=None,
+                   help="per-image transform of every network input, stored in the checkpoint and applied by "
+                        "predict/eval too: mean = divide by the image mean (exposure-invariant; the default when "
+                        "training from scratch), sqrt, log(x + 1/256), none (default with --init/--resume: the "
+                        "checkpoint's)")
     p.set_defaults(func=run_train_classify)
 
 
 def run_train_classify(args) -> int:
-    from ..train.classify import train_classifier
+    from ..train.classify import CLI_DEFAULT_INPUT_TRANSFORM, train_classifier
 
+    input_transform = args.input_transform
+    if input_transform is None and not (args.init or args.resume):
+        input_transform = CLI_DEFAULT_INPUT_TRANSFORM
     result = train_classifier(
         args.data, args.out, model=args.model, model_kwargs=dict(args.model_arg), layout=args.layout,
         pipeline=args.pipeline, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -149,8 +157,8 @@ def run_train_classify(args) -> int:
         device=args.device, seed=args.seed, workers=args.workers, patience=args.patience, compile=args.compile,
         init=args.init, freeze=args.freeze, resume=args.resume, overwrite=args.overwrite,
         val_fraction=args.val_fraction, cache=None if args.cache == "none" else args.cache, crop=args.crop,
-        label_smoothing=args.label_smoothing, augment=args.augment, max_batches=args.max_batches,
-        progress=False if args.no_progress else None,
+        label_smoothing=args.label_smoothing, augment=args.augment, input_transform=input_transform,
+        max_batches=args.max_batches, progress=False if args.no_progress else None,
     )
     return 0 if result.history else 1
 
@@ -249,6 +257,270 @@ EVAL_TASKS = [add_eval_classify]
 def register_eval(sub):
     _add_task_group(sub, "eval", "evaluate a trained network on a dataset",
                     "Evaluate a trained network: rawcv eval TASK --weights CKPT --data DIR.", EVAL_TASKS)
+
+
+# --------------------------------------------------------------------------------------------
+# segment and restore (rawcv.train.segment, rawcv.train.restore)
+# --------------------------------------------------------------------------------------------
+
+def add_train_segment(tsub):
+    p = tsub.add_parser("segment", help="train a U-Net segmenter",
+                        description="Train a U-Net on a synthetic dataset with masks (rawcv synth --task segment): "
+                                    "cross-entropy + Dice; per-class IoU, mIoU and Dice on validation.")
+    add_training_options(p, default_model="unet_small", default_epochs=20, default_batch=8)
+    for action in p._actions:
+        if action.dest == "lr":
+            action.help = "learning rate (default 3e-4 adam, 0.01 sgd)"
+    p.add_argument("--crop", type=_positive_int, default=None, metavar="N",
+                   help="train on random N x N crops (even offsets) of the training images; validation sees "
+                        "whole images")
+    p.add_argument("--augment", action="store_true",
+                   help="random flips and transposes (Bayer-aware for packed, plus exposure) of image and mask")
+    p.add_argument("--dice-weight", type=float, default=1.0, help="weight of the Dice term (default 1; 0: CE only)")
+    p.set_defaults(func=run_train_segment)
+
+
+def run_train_segment(args) -> int:
+    from ..errors import RawcvError
+    from ..train.segment import train_segmenter
+
+    if args.freeze:
+        raise RawcvError("--freeze applies to classifiers only")
+    result = train_segmenter(
+        args.data, args.out, model=args.model, model_kwargs=dict(args.model_arg), layout=args.layout,
+        pipeline=args.pipeline, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay, momentum=args.momentum,
+        device=args.device, seed=args.seed, workers=args.workers, patience=args.patience, compile=args.compile,
+        init=args.init, resume=args.resume, overwrite=args.overwrite, val_fraction=args.val_fraction,
+        cache=None if args.cache == "none" else args.cache, crop=args.crop, augment=args.augment,
+        dice_weight=args.dice_weight, max_batches=args.max_batches, progress=False if args.no_progress else None,
+    )
+    return 0 if result.history else 1
+
+
+def add_train_restore(tsub):
+    p = tsub.add_parser("restore", help="train a raw restoration GAN (joint denoising + demosaicing)",
+                        description="Train a pix2pix-style restorer: noisy packed raw + noise-variance map -> clean "
+                                    "white-balanced linear camera RGB. Pairs are made on the fly from procedural "
+                                    "scenes and scikit-image photographs through the synthetic camera, unless --data "
+                                    "names a 'rawcv synth --task restore' dataset.")
+    add_training_options(p, default_model="unet_generator", default_epochs=10, default_batch=8)
+    for action in p._actions:
+        if action.dest == "data":
+            action.required = False
+            action.default = None
+            action.help = ("a 'rawcv synth --task restore' dataset to train on (its train/val splits); default: "
+                           "pairs made on the fly")
+        elif action.dest == "lr":
+            action.default = 2e-4
+            action.help = "learning rate of both networks (default 2e-4, Adam beta1 0.5)"
+    p.add_argument("--l1-only", action="store_true", help="no discriminator: train the generator on L1 alone")
+    p.add_argument("--discriminator", default="patchgan70", metavar="NAME", help="default patchgan70")
+    p.add_argument("--disc-arg", action="append", type=_model_arg, default=[], metavar="KEY=VALUE",
+                   help="discriminator keyword, repeatable (default base_width=32)")
+    p.add_argument("--gan-loss", choices=("bce", "lsgan"), default="bce", help="adversarial loss (default bce)")
+    p.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (default 100)")
+    p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of both networks (default 0.5)")
+    p.add_argument("--noise", default="1e-3:1.2e-2",
+                   help="noise of the on-the-fly pairs: low, medium, high (lambda_shot 0.012), a lambda_shot value, "
+                        "or a range A:B (default 1e-3:1.2e-2)")
+    p.add_argument("--crop", type=_positive_int, default=128, metavar="N", help="training image side (default 128)")
+    p.add_argument("--train-size", type=_positive_int, default=1024, metavar="N",
+                   help="new on-the-fly pairs per epoch (default 1024)")
+    p.add_argument("--val-size", type=_non_negative_int, default=64, metavar="N",
+                   help="fixed on-the-fly validation pairs (default 64)")
+    p.add_argument("--sources", choices=("mixed", "synthetic", "skimage"), default="mixed",
+                   help="scenes of the on-the-fly pairs: procedural, scikit-image photographs, or both (default)")
+    p.add_argument("--no-residual", action="store_true",
+                   help="the generator predicts the image itself, not a correction of the bilinear demosaic")
+    p.set_defaults(func=run_train_restore)
+
+
+def run_train_restore(args) -> int:
+    from ..errors import RawcvError
+    from ..train.restore import train_restorer
+
+    if args.freeze:
+        raise RawcvError("--freeze applies to classifiers only")
+    if args.layout == "rgb" or args.pipeline:
+        raise RawcvError("restoration takes packed raw (--layout/--pipeline do not apply)")
+    result = train_restorer(
+        args.out, data=args.data, model=args.model, model_kwargs=dict(args.model_arg),
+        discriminator=args.discriminator, disc_kwargs=dict(args.disc_arg), l1_only=args.l1_only,
+        gan_loss=args.gan_loss, l1_weight=args.l1_weight, noise=args.noise, crop=args.crop,
+        train_size=args.train_size, val_size=args.val_size, sources=args.sources, residual=not args.no_residual,
+        epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, beta1=args.beta1, optimizer=args.optimizer, schedule=args.schedule,
+        weight_decay=args.weight_decay, momentum=args.momentum, device=args.device, seed=args.seed,
+        workers=args.workers, patience=args.patience, compile=args.compile, init=args.init, resume=args.resume,
+        overwrite=args.overwrite, max_batches=args.max_batches, progress=False if args.no_progress else None,
+    )
+    return 0 if result.history else 1
+
+
+def add_predict_segment(tsub):
+    p = tsub.add_parser("segment", help="segment RAW files (mask and overlay PNGs)",
+                        description="Write STEM_mask.png (class id per pixel) and STEM_overlay.png (classes "
+                                    "coloured over the display image) per RAW file into --out.")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="RAW files or folders (searched recursively)")
+    p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--display-pipeline", default="default", metavar="NAME|FILE",
+                   help="pipeline of the overlay's display image (default: default)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--json", action="store_true", help="one JSON object per file (one per line)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run_predict_segment)
+
+
+def run_predict_segment(args) -> int:
+    from ..errors import RawcvError
+    from ..train.segment import predict_segmentation, write_segmentation
+
+    failures = 0
+    for path, pred in predict_segmentation(args.weights, args.inputs, device=args.device,
+                                           display_pipeline=args.display_pipeline):
+        if not isinstance(pred, Exception):
+            try:
+                mask_path, overlay_path = write_segmentation(pred, args.out, overwrite=args.overwrite)
+            except RawcvError as exc:
+                pred = exc
+        if isinstance(pred, Exception):
+            fail_line("predict", pred)
+            failures += 1
+            continue
+        present = {c: n for c, n in pred["counts"].items() if n}
+        if args.json:
+            print(json.dumps({"path": path, "mask": str(mask_path), "overlay": str(overlay_path),
+                              "pixels": present}), flush=True)
+        else:
+            classes = ", ".join(f"{c} {n}" for c, n in present.items())
+            print(f"{path}: {mask_path}, {overlay_path}  ({classes})", flush=True)
+    return 1 if failures else 0
+
+
+def add_predict_restore(tsub):
+    p = tsub.add_parser("restore", help="restore (denoise + demosaic) RAW files with a trained generator",
+                        description="Run the restoration generator (tiled with overlap, any size), then the ISP's "
+                                    "display stages (colour matrix, sRGB curve, 8 bits) - or with --linear write "
+                                    "linear sRGB float32 (.tiff or .npy).")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="RAW files or folders (searched recursively)")
+    p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (.png, .tiff, .jpg; .tiff/.npy with --linear), or a folder for several inputs")
+    p.add_argument("--linear", action="store_true", help="write linear float32 (linear sRGB) instead of display 8-bit")
+    p.add_argument("--pipeline", default=None, metavar="NAME|FILE",
+                   help="pipeline whose stages after demosaic finish the image (default: default, or linear with "
+                        "--linear)")
+    p.add_argument("--noise", default="auto",
+                   help="noise level: auto (the file's NoiseProfile, else estimated), or e.g. high / 0.012")
+    p.add_argument("--tile", type=_positive_int, default=256, help="tile side in pixels (default 256)")
+    p.add_argument("--overlap", type=_non_negative_int, default=32, help="tile overlap in pixels (default 32)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run_predict_restore)
+
+
+def run_predict_restore(args) -> int:
+    from ..train.restore import predict_restore_files
+
+    failures = 0
+    for path, target, info in predict_restore_files(args.weights, args.inputs, args.output, linear=args.linear,
+                                                    pipeline=args.pipeline, noise=args.noise, tile=args.tile,
+                                                    overlap=args.overlap, overwrite=args.overwrite,
+                                                    device=args.device):
+        if isinstance(target, Exception):
+            fail_line("predict", target)
+            failures += 1
+            continue
+        print(f"{path} -> {target}  (noise {info['noise_source']}: lambda_shot {info['lambda_shot']:.3g}, "
+              f"lambda_read {info['lambda_read']:.3g}; {info['seconds']:.2f}s)", flush=True)
+    return 1 if failures else 0
+
+
+def add_eval_segment(tsub):
+    p = tsub.add_parser("segment", help="per-class IoU and mIoU of a segmenter",
+                        description="Evaluate a segmenter on a synthetic dataset split: per-class IoU and Dice, "
+                                    "mIoU (over the whole split), saved as eval_segment_SPLIT.json.")
+    p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
+    p.add_argument("--data", required=True, metavar="DIR", help="a synthetic dataset with masks")
+    p.add_argument("--split", default="test", help="split (default test; 'all' for all)")
+    p.add_argument("--out", default=None, metavar="DIR", help="folder of eval_segment_SPLIT.json (default: the "
+                                                                 "checkpoint's)")
+    p.add_argument("--batch-size", type=_positive_int, default=8)
+    p.add_argument("--workers", type=_non_negative_int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=run_eval_segment)
+
+
+def run_eval_segment(args) -> int:
+    from ..train.segment import evaluate_segmenter, format_segmentation
+
+    res = evaluate_segmenter(args.weights, args.data, split=args.split, batch_size=args.batch_size,
+                             workers=args.workers, device=args.device, out=args.out)
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"mIoU {res['miou']:.4f}  (shapes only {res['miou_fg']:.4f}), mean Dice {res['mdice']:.4f}, "
+          f"pixel accuracy {res['pixel_accuracy']:.4f} on {res['n']} images of split {res['split']!r} of {res['data']}")
+    print(format_segmentation(res))
+    print(f"saved {res['json']}")
+    return 0
+
+
+def add_eval_restore(tsub):
+    p = tsub.add_parser("restore", help="PSNR/SSIM of restorers against classical baselines",
+                        description="PSNR and SSIM (linear and sRGB) of restoration models side by side with "
+                                    "classical baselines (ISP median/mean 3x3, non-local means after a "
+                                    "variance-stabilising transform) on the same images; writes eval_restore.json "
+                                    "and restore_side_by_side.png.")
+    p.add_argument("--weights", action="append", default=[], metavar="CKPT",
+                   help="a checkpoint or run folder; repeat to compare several (e.g. L1-only and GAN)")
+    p.add_argument("--data", default=None, metavar="DIR", help="a 'rawcv synth --task restore' dataset")
+    p.add_argument("--split", default="test", help="split of --data (default test)")
+    p.add_argument("--synthetic", type=_positive_int, default=None, metavar="N",
+                   help="N test pairs made on the fly instead of --data (default 32)")
+    p.add_argument("--noise", default="high", help="noise of the --synthetic pairs (default high)")
+    p.add_argument("--size", type=_positive_int, default=256, help="side of the --synthetic images (default 256)")
+    p.add_argument("--sources", choices=("mixed", "synthetic", "skimage"), default="mixed")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --synthetic test pairs (default 0)")
+    p.add_argument("--no-nlm", action="store_true", help="skip the (slow) non-local means baseline")
+    p.add_argument("--nlm-h", type=_positive_float, default=None, help="non-local means h (default 0.6)")
+    p.add_argument("--show", type=_non_negative_int, default=4, help="images in the side-by-side PNG (default 4)")
+    p.add_argument("--tile", type=_positive_int, default=256)
+    p.add_argument("--overlap", type=_non_negative_int, default=32)
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the first checkpoint's)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=run_eval_restore)
+
+
+def run_eval_restore(args) -> int:
+    from ..errors import RawcvError
+    from ..train.restore import evaluate_restore, format_restore_table
+
+    if args.data is not None and args.synthetic is not None:
+        raise RawcvError("give --data or --synthetic, not both")
+    res = evaluate_restore(args.weights, data=args.data, split=args.split, synthetic=args.synthetic,
+                           noise=args.noise, size=args.size, seed=args.seed, sources=args.sources,
+                           nlm=not args.no_nlm, nlm_params={"h": args.nlm_h} if args.nlm_h else None,
+                           tile=args.tile, overlap=args.overlap, device=args.device, out=args.out, n_show=args.show,
+                           progress=None)
+    if args.json:
+        print(json.dumps({k: v for k, v in res.items() if k != "per_image"}))
+        return 0
+    print(f"{res['n']} images: {res['where']}")
+    print(format_restore_table(res))
+    for label, margin in (res.get("margin_vs_best_classical_db") or {}).items():
+        print(f"{label}: {margin:+.2f} dB linear PSNR vs the best classical ({res['best_classical']})")
+    print(f"saved {res['json']}" + (f" and {res['png']}" if res.get("png") else ""))
+    return 0
+
+
+TRAIN_TASKS += [add_train_segment, add_train_restore]
+PREDICT_TASKS += [add_predict_segment, add_predict_restore]
+EVAL_TASKS += [add_eval_segment, add_eval_restore]
 
 
 __all__ = ["register_train", "register_predict", "register_eval", "add_training_options", "TRAIN_TASKS",

@@ -11,7 +11,9 @@ of two layouts:
   8-bit values are scaled to [0, 1] (the "raw vs sRGB" comparison).
 
 Datasets hold paths and settings only (no open files), so they pickle into DataLoader workers.
-Decoded mosaics can be cached in memory (per process) or on disk as ``.npy`` files.
+Decoded mosaics can be cached in memory (per process) or on disk as ``.npy`` files; the memory
+cache also keeps the input tensor built from each mosaic (packed planes or the pipeline's output),
+so neither the packing nor an ISP pipeline runs more than once per image and process.
 """
 
 from __future__ import annotations
@@ -164,6 +166,21 @@ class _RawSource:
         self.cache = cache
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self._memory = {}
+        self._inputs = {}               # memory cache only: (path, crop) -> input tensor
+
+    def cached_input(self, path, crop, build):
+        """The input tensor of ``path`` from ``build()``, kept per process with the memory cache.
+
+        A copy is returned, so a caller changing it in place cannot alter the cache.
+        """
+        if self.cache != "memory":
+            return build()
+        key = (os.fspath(path), None if crop is None else (tuple(crop) if not np.isscalar(crop) else crop))
+        x = self._inputs.get(key)
+        if x is None:
+            x = build()
+            self._inputs[key] = x
+        return x.clone()
 
     def _key(self, path: str) -> str:
         st = os.stat(path)
@@ -213,7 +230,12 @@ class _RawSource:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_memory"] = {}           # never ship decoded images to workers
+        state["_inputs"] = {}
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_inputs", {})
 
 
 class _RawDatasetBase(Dataset):
@@ -252,6 +274,10 @@ class _RawDatasetBase(Dataset):
         return self._source.read(path)
 
     def load_input(self, path, crop=None):
+        """The (memory-cached) input tensor of ``path``, before ``transform``."""
+        return self._source.cached_input(path, crop, lambda: self._build_input(path, crop))
+
+    def _build_input(self, path, crop=None):
         raw = center_crop(self.load_raw(path), crop)
         if self.layout == "packed":
             return _torch_packed(raw)
@@ -279,7 +305,8 @@ class RawFolder(_RawDatasetBase):
     layout : {"packed", "rgb"}
         ``packed``: ``4 x H/2 x W/2``; ``rgb``: ``3 x H x W`` through ``pipeline``.
     cache : {None, "memory", "disk"}
-        Cache decoded mosaics in memory (per process) or as ``.npy`` + ``.json`` files in
+        Cache decoded mosaics in memory (per process; with the input tensors built from them,
+        so an ISP pipeline runs once per image) or as ``.npy`` + ``.json`` files in
         ``cache_dir`` (default ``root/.rawcv-cache``), keyed by path, size and mtime.
     transform : callable, optional
         Applied to the input tensor (``x -> x``).

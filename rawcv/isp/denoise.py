@@ -48,33 +48,34 @@ def _median9(l0, l1, l2, m0, m1, m2, h0, h1, h2):
 
 
 @njit(cache=True, nogil=True)
-def _median3_row(above, row, below, d, lo, mid, hi, out):
+def _median3_row(above, row, below, d, out):
     """One output row of the 3x3 median, on flat rows of interleaved samples.
 
     ``above``, ``row``, ``below`` (1-D, length n >= 2d) are the rows y-1, y, y+1 (already mirrored
     at the image's top and bottom); horizontal neighbours are ``d`` samples apart (3 in an RGB
-    row, 2 within one CFA plane of a mosaic row). Each column of three is sorted once into the
-    scratch rows ``lo, mid, hi``; the ``d`` samples at each end mirror (reflect-101). The interior
-    reads shifted views with non-negative indices only, so the loop has no index arithmetic
-    that Numba must wrap around, and LLVM vectorises it. Shared by the stand-alone kernel and
-    the fused pipeline path.
+    row, 2 within one CFA plane of a mosaic row). Each output sorts its three columns of three and
+    takes :func:`_median9` of them; the ``d`` samples at each end mirror (reflect-101). The interior
+    reads shifted views with non-negative indices only, so the loop has no index arithmetic that
+    Numba must wrap around, and LLVM vectorises it. Shared by the stand-alone kernel and the fused
+    pipeline path.
     """
     n = row.size
-    for j in range(n):
-        lo[j], mid[j], hi[j] = _sort3(above[j], row[j], below[j])
     m = n - 2 * d
-    l0, l1, l2 = lo[:m], lo[d:d + m], lo[2 * d:2 * d + m]
-    m0, m1, m2 = mid[:m], mid[d:d + m], mid[2 * d:2 * d + m]
-    h0, h1, h2 = hi[:m], hi[d:d + m], hi[2 * d:2 * d + m]
+    a0, a1, a2 = above[:m], above[d:d + m], above[2 * d:2 * d + m]
+    r0, r1, r2 = row[:m], row[d:d + m], row[2 * d:2 * d + m]
+    b0, b1, b2 = below[:m], below[d:d + m], below[2 * d:2 * d + m]
     inner = out[d:d + m]
     for k in range(m):
-        inner[k] = _median9(l0[k], l1[k], l2[k], m0[k], m1[k], m2[k], h0[k], h1[k], h2[k])
+        l0, m0, h0 = _sort3(a0[k], r0[k], b0[k])
+        l1, m1, h1 = _sort3(a1[k], r1[k], b1[k])
+        l2, m2, h2 = _sort3(a2[k], r2[k], b2[k])
+        inner[k] = _median9(l0, l1, l2, m0, m1, m2, h0, h1, h2)
     for j in range(d):
-        p = j + d                      # left end: the mirrored left neighbour is the right one
-        out[j] = _median9(lo[p], lo[j], lo[p], mid[p], mid[j], mid[p], hi[p], hi[j], hi[p])
-        q = n - d + j                  # right end: the mirrored right neighbour is the left one
-        p = q - d
-        out[q] = _median9(lo[p], lo[q], lo[p], mid[p], mid[q], mid[p], hi[p], hi[q], hi[p])
+        for q, p in ((j, j + d), (n - d + j, n - 2 * d + j)):
+            # an end sample: its mirrored neighbour p stands on both sides
+            lq, mq, hq = _sort3(above[q], row[q], below[q])
+            lp, mp, hp = _sort3(above[p], row[p], below[p])
+            out[q] = _median9(lp, lq, lp, mp, mq, mp, hp, hq, hp)
 
 
 @njit(cache=True, nogil=True)
@@ -106,14 +107,10 @@ BAND_ROWS = 16
 
 @njit(parallel=True, cache=True, nogil=True)
 def _median3_kernel(src, rows, d, out):
-    # src, out: (h, n) flat rows; bands of rows share one set of scratch rows
-    h, n = src.shape
-    for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
-        lo = np.empty(n, dtype=src.dtype)
-        mid = np.empty(n, dtype=src.dtype)
-        hi = np.empty(n, dtype=src.dtype)
-        for y in range(band * BAND_ROWS, min(h, (band + 1) * BAND_ROWS)):
-            _median3_row(src[rows[y, 0]], src[y], src[rows[y, 2]], d, lo, mid, hi, out[y])
+    # src, out: (h, n) flat rows
+    h = src.shape[0]
+    for y in prange(h):
+        _median3_row(src[rows[y, 0]], src[y], src[rows[y, 2]], d, out[y])
 
 
 @njit(parallel=True, cache=True, nogil=True)

@@ -1,15 +1,18 @@
 """The fused fast path: a schedule over the same stage definitions, with no full-size intermediates.
 
-A run of stages ``black_level -> white_balance -> demosaic -> vignetting -> color_matrix -> gamma ->
-quantize`` (any of the middle ones may be absent) becomes one Numba pass over the mosaic: each
-thread normalises a band of rows into a small buffer, demosaics it with the same per-pixel function
-as :func:`rawcv.isp.demosaic_bilinear`, then applies the pointwise tail with the same per-pixel
-functions as the stand-alone stages. The result is therefore bit-for-bit the stage-by-stage result;
-``tests/test_fused.py`` checks it for every Bayer layout. Encoding + quantisation use an exact table
-(:func:`rawcv.isp.tone.encode_quantize_table`) instead of a ``pow`` per value.
+A run of stages ``black_level -> white_balance -> demosaic -> [3x3 median or mean] -> vignetting ->
+color_matrix -> gamma -> quantize`` (any but demosaic may be absent) becomes one Numba pass over the
+mosaic: each thread takes a band of rows and keeps the last three normalised mosaic rows and the
+last three demosaiced rows in small ring buffers; each output row is demosaiced, filtered and sent
+through the pointwise tail, every step by the same row function as the stand-alone stage's kernel
+(which in turn calls the same per-pixel functions). The result is therefore bit-for-bit the
+stage-by-stage result; ``tests/test_fused.py`` checks it for every Bayer layout. Encoding +
+quantisation use an exact table (:func:`rawcv.isp.tone.encode_quantize_table`, memoised per bin of
+float32 bit patterns by :func:`_build_level_bins`) instead of a ``pow`` per value.
 
-Stages that are not pointwise (a median after demosaicing, say) split the schedule: the part before
-runs fused, that stage runs alone, and a pointwise tail after it runs as one fused pass again.
+Stages that cannot run on rows in this order (a 5x5 filter, a denoise on the mosaic, a gray-world
+white balance after demosaicing ...) split the schedule: the part before runs fused, that stage
+runs alone, and a pointwise tail after it runs as one fused pass again.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from ..isp import tone
 from ..isp.black_level import _normalize_mosaic_row, _saturation_row, level_tables
 from ..isp.color import _matrix_row
 from ..isp.demosaic import _demosaic_row, _mirror, _ring_slot, pixel_kinds
+from ..isp.denoise import _mean3_row, _median3_row
 from ..isp.vignetting import _vignetting_row, geometry
 from ..isp.white_balance import _wb_mosaic_row
 from ..meta import cfa_code
 from .frame import DISPLAY, MOSAIC, QUANTIZED, RAW, RGB
 
-BAND_ROWS = 32
+BAND_ROWS = 64
 TAIL_ORDER = ("vignetting", "color_matrix", "gamma", "quantize")
 
 
@@ -170,14 +174,15 @@ def _levels_row(src_row, shift, split, low, step, out_row):
 def _tail_row(src_row, y, tmp, out_row, vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse,
               bins):
     """The pointwise tail on one flat RGB row ``y``, each stage a pass over the row with the same
-    row function as its stand-alone kernel; ``tmp`` is a scratch row (``src_row`` is not written)."""
+    row function as its stand-alone kernel. ``tmp`` holds two scratch rows, used in turn: a pass
+    never writes the row it reads (in place, LLVM's overlap check fails and the loop runs scalar)."""
     cur = src_row
     if vig_on:
-        _vignetting_row(cur, y, 3, geom, ks, tmp)
-        cur = tmp
+        _vignetting_row(cur, y, 3, geom, ks, tmp[0])
+        cur = tmp[0]
     if mat_on:
-        _matrix_row(cur, m, tmp)
-        cur = tmp
+        _matrix_row(cur, m, tmp[1])
+        cur = tmp[1]
     n = cur.size
     if maxval > 0 and curve >= 0:
         shift, split, low, step = bins
@@ -197,38 +202,76 @@ def _tail_row(src_row, y, tmp, out_row, vig_on, geom, ks, mat_on, m, curve, expo
             out_row[j] = cur[j]
 
 
+@njit(cache=True, nogil=True)
+def _mosaic_row(src, r, ring, tags, scratch, black4, inv4, gains4, wb_on, white, sat_on, sat, y0, y1):
+    """The normalised (and white-balanced) mosaic row ``r``, from the ring or computed into it; the
+    band that owns row ``r`` (``y0 <= r < y1``) also writes its saturation mask."""
+    buf, fresh = _ring_slot(ring, tags, r)
+    if not fresh:
+        p = 2 * (r & 1)
+        if wb_on:
+            _normalize_mosaic_row(src[r], black4[p:p + 2], inv4[p:p + 2], scratch)
+            _wb_mosaic_row(scratch, gains4[p], gains4[p + 1], buf)
+        else:
+            _normalize_mosaic_row(src[r], black4[p:p + 2], inv4[p:p + 2], buf)
+        if sat_on and y0 <= r < y1:
+            _saturation_row(src[r], white, sat[r])
+    return buf
+
+
+@njit(cache=True, nogil=True)
+def _rgb_row(src, r, rgb, rgb_tags, ring, tags, scratch, black4, inv4, gains4, wb_on, white, sat_on, sat,
+             kinds, y0, y1):
+    """The demosaiced row ``r`` (flat RGB), from the ring of RGB rows or computed into it."""
+    buf, fresh = _ring_slot(rgb, rgb_tags, r)
+    if not fresh:
+        h = src.shape[0]
+        above = _mosaic_row(src, _mirror(r - 1, h), ring, tags, scratch, black4, inv4, gains4, wb_on, white,
+                            sat_on, sat, y0, y1)
+        row = _mosaic_row(src, r, ring, tags, scratch, black4, inv4, gains4, wb_on, white, sat_on, sat, y0, y1)
+        below = _mosaic_row(src, _mirror(r + 1, h), ring, tags, scratch, black4, inv4, gains4, wb_on, white,
+                            sat_on, sat, y0, y1)
+        p = 2 * (r & 1)
+        _demosaic_row(above, row, below, kinds[p:p + 2], buf)
+    return buf
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def _fused_demosaic_kernel(src, black4, inv4, gains4, wb_on, white, sat_on, sat, kinds, out,
+def _fused_demosaic_kernel(src, black4, inv4, gains4, wb_on, white, sat_on, sat, kinds, denoise, out,
                            vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse, bins):
-    # Each band of rows keeps the last three normalised mosaic rows in a ring buffer, demosaics one
-    # row at a time into a row buffer and runs the tail on it: nothing full-size but the output.
+    # Each band of rows keeps the last three normalised mosaic rows and the last three demosaiced
+    # rows in ring buffers; an output row is demosaiced (then, for ``denoise`` 1 / 2, median / mean
+    # filtered 3 x 3 over three demosaiced rows) and goes through the tail: nothing full-size but
+    # the output and the saturation mask.
     h, w = src.shape
-    flat_out = out.reshape(h, 3 * w)
+    n = 3 * w
+    flat_out = out.reshape(h, n)
     for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
         y0 = band * BAND_ROWS
         y1 = min(h, y0 + BAND_ROWS)
         ring = np.empty((3, w), dtype=np.float32)
         tags = np.full(3, -1, dtype=np.int64)
         scratch = np.empty(w, dtype=np.float32)
-        rgb = np.empty(3 * w, dtype=np.float32)
-        tmp = np.empty(3 * w, dtype=np.float32)
+        rgb = np.empty((3, n), dtype=np.float32)
+        rgb_tags = np.full(3, -1, dtype=np.int64)
+        filtered = np.empty(n, dtype=np.float32)
+        tmp = np.empty((2, n), dtype=np.float32)
+        colsum = np.empty(n if denoise == 2 else 0, dtype=np.float64)
         for y in range(y0, y1):
-            ym, yp = _mirror(y - 1, h), _mirror(y + 1, h)
-            for r in (ym, y, yp):
-                buf, fresh = _ring_slot(ring, tags, r)
-                if not fresh:
-                    p = 2 * (r & 1)
-                    if wb_on:
-                        _normalize_mosaic_row(src[r], black4[p:p + 2], inv4[p:p + 2], scratch)
-                        _wb_mosaic_row(scratch, gains4[p], gains4[p + 1], buf)
-                    else:
-                        _normalize_mosaic_row(src[r], black4[p:p + 2], inv4[p:p + 2], buf)
-                    if sat_on and y0 <= r < y1:
-                        _saturation_row(src[r], white, sat[r])
-            p = 2 * (y & 1)
-            _demosaic_row(ring[ym % 3], ring[y % 3], ring[yp % 3], kinds[p:p + 2], rgb)
-            _tail_row(rgb, y, tmp, flat_out[y], vig_on, geom, ks, mat_on, m, curve, exponent,
-                      maxval, thr, coarse, bins)
+            row = _rgb_row(src, y, rgb, rgb_tags, ring, tags, scratch, black4, inv4, gains4, wb_on, white,
+                           sat_on, sat, kinds, y0, y1)
+            if denoise > 0:
+                above = _rgb_row(src, _mirror(y - 1, h), rgb, rgb_tags, ring, tags, scratch, black4, inv4, gains4,
+                                 wb_on, white, sat_on, sat, kinds, y0, y1)
+                below = _rgb_row(src, _mirror(y + 1, h), rgb, rgb_tags, ring, tags, scratch, black4, inv4, gains4,
+                                 wb_on, white, sat_on, sat, kinds, y0, y1)
+                if denoise == 1:
+                    _median3_row(above, row, below, 3, filtered)
+                else:
+                    _mean3_row(above, row, below, 3, colsum, filtered)
+                row = filtered
+            _tail_row(row, y, tmp, flat_out[y], vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse,
+                      bins)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -236,7 +279,7 @@ def _fused_pointwise_kernel(src, out, vig_on, geom, ks, mat_on, m, curve, expone
     # src, out: (h, 3 w) flat RGB rows
     h, n = src.shape
     for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
-        tmp = np.empty(n, dtype=np.float32)
+        tmp = np.empty((2, n), dtype=np.float32)
         for y in range(band * BAND_ROWS, min(h, (band + 1) * BAND_ROWS)):
             _tail_row(src[y], y, tmp, out[y], vig_on, geom, ks, mat_on, m, curve, exponent, maxval, thr, coarse,
                       bins)
@@ -254,6 +297,11 @@ class Segment:
     stages: list
 
 
+def _fusable_denoise(stage) -> bool:
+    """A 3 x 3 median or mean right after demosaicing runs inside the fused head, on rows."""
+    return stage.name == "denoise" and stage.size == 3 and stage.method in ("median", "mean")
+
+
 def plan(stages, input_kind: str = RAW, *, linear_input: bool = False) -> list:
     """Split a validated stage list into fused segments and single stages."""
     names = [s.name for s in stages]
@@ -261,7 +309,7 @@ def plan(stages, input_kind: str = RAW, *, linear_input: bool = False) -> list:
     i = 0
     kind = input_kind
     while i < len(stages):
-        # head: [black_level] [white_balance] demosaic [tail...], on mosaic data
+        # head: [black_level] [white_balance] demosaic [denoise 3x3] [tail...], on mosaic data
         if not linear_input and kind in (RAW, MOSAIC):
             j = i
             pre = []
@@ -271,7 +319,10 @@ def plan(stages, input_kind: str = RAW, *, linear_input: bool = False) -> list:
             if pre in ([], ["black_level"], ["white_balance"], ["black_level", "white_balance"]) \
                     and j < len(stages) and names[j] == "demosaic" and (kind == RAW) == ("black_level" in pre):
                 k = j + 1
-                while k < len(stages) and _is_tail(names[j + 1:k + 1]):
+                if k < len(stages) and _fusable_denoise(stages[k]):
+                    k += 1
+                t = k
+                while k < len(stages) and _is_tail(names[t:k + 1]):
                     k += 1
                 segments.append(Segment("head", list(stages[i:k])))
                 kind = stages[k - 1].produces(RGB) if k - 1 > j else RGB
@@ -331,7 +382,9 @@ def run_head(segment, frame, out=None):
     tail = resolve_tail(segment.stages, frame.meta, src.shape)
     _note_tail(segment.stages, frame, tail)
     result = _output(src.shape + (3,), tail.maxval, out)
-    _fused_demosaic_kernel(src, black4, inv4, gains4, wb is not None, *sat_args, pixel_kinds(code), result,
+    den = by_name.get("denoise")
+    denoise = 0 if den is None else (1 if den.method == "median" else 2)
+    _fused_demosaic_kernel(src, black4, inv4, gains4, wb is not None, *sat_args, pixel_kinds(code), denoise, result,
                            tail.vig_on, tail.geom, tail.ks, tail.mat_on, tail.matrix, tail.curve,
                            tail.exponent, tail.maxval, tail.thresholds, tail.coarse, tail.bins)
     return frame.with_data(result, _final_kind(segment.stages, RGB), saturation=saturation,

@@ -70,6 +70,73 @@ class RGBFlip:
         return x
 
 
+#: Per-image input transforms of ``--input-transform`` (applied after augmentation, identically in
+#: training, validation, ``predict`` and ``eval``; recorded in the checkpoint config).
+INPUT_TRANSFORMS = ("none", "mean", "sqrt", "log")
+#: What ``rawcv train classify`` uses when training from scratch without ``--input-transform``
+#: (measured on the synthetic shapes: see docs/CLASSIFY_RESULTS.md). The Python API keeps ``"none"``
+#: so that checkpoints and inputs of earlier versions stay what they were.
+CLI_DEFAULT_INPUT_TRANSFORM = "mean"
+_MEAN_FLOOR = 1e-4
+_LOG_EPS = 1.0 / 256
+
+
+class InputTransform:
+    """A per-image transform of the network input (``C x H x W`` or ``N x C x H x W``), by name.
+
+    * ``"none"``: the input as it is;
+    * ``"mean"``: divided by its mean over all channels and pixels (floored at 1e-4): unit mean
+      brightness, so the network sees the same image whatever the exposure (linear raw values of
+      one scene span a factor of ten and more);
+    * ``"sqrt"``: ``sqrt(max(x, 0))``, the variance-stabilising transform of shot noise;
+    * ``"log"``: ``log(max(x, 0) + 1/256)``, a dynamic-range compression.
+
+    It has no parameters and pickles (DataLoader workers).
+    """
+
+    def __init__(self, name: str = "none"):
+        name = "none" if name is None else str(name).lower()
+        if name not in INPUT_TRANSFORMS:
+            raise RawcvError(f"unknown input transform {name!r}: expected one of {', '.join(INPUT_TRANSFORMS)}")
+        self.name = name
+
+    def __call__(self, x):
+        if self.name == "none":
+            return x
+        if self.name == "mean":
+            dims = tuple(range(x.dim() - 3, x.dim()))
+            return x / x.mean(dim=dims, keepdim=True).clamp(min=_MEAN_FLOOR)
+        if self.name == "sqrt":
+            return x.clamp(min=0).sqrt()
+        return torch.log(x.clamp(min=0) + _LOG_EPS)
+
+    def __repr__(self) -> str:
+        return f"InputTransform({self.name!r})"
+
+
+class _Compose:
+    """``second(first(x))`` (picklable)."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __call__(self, x):
+        return self.second(self.first(x))
+
+
+def _with_input_transform(transform, name: str):
+    """``transform`` followed by the input transform ``name`` (None where both are no-ops)."""
+    tf = InputTransform(name)
+    if tf.name == "none":
+        return transform
+    return tf if transform is None else _Compose(transform, tf)
+
+
+def checkpoint_input_transform(cfg: dict) -> str:
+    """The input transform a checkpoint config records (``"none"`` for checkpoints without one)."""
+    return InputTransform(cfg.get("input_transform") or "none").name
+
+
 def default_augmentation(layout: str):
     """The training augmentation of ``--augment``: Bayer-aware flips, transposes and exposure for
     packed inputs (:class:`rawcv.torch.BayerAugment`), flips and transposes for RGB."""
@@ -81,13 +148,14 @@ def default_augmentation(layout: str):
 
 
 def load_classification_data(data, *, layout: str = "packed", pipeline=None, val_fraction: float = 0.2,
-                             seed: int = 0, cache: Optional[str] = None, crop=None, train_transform=None):
+                             seed: int = 0, cache: Optional[str] = None, crop=None, train_transform=None,
+                             val_transform=None):
     """Training and validation datasets from a class folder or a synthetic dataset.
 
     A synthetic dataset (``manifest.json``) uses its ``train`` and ``val`` splits (``val`` split
     off ``train`` by ``val_fraction`` if it has none); a class folder is split by
     ``val_fraction`` (stratified, deterministic in ``seed``). ``train_transform`` applies to the
-    training images only.
+    training images only, ``val_transform`` to the validation images only.
 
     Returns
     -------
@@ -109,12 +177,12 @@ def load_classification_data(data, *, layout: str = "packed", pipeline=None, val
         if len(train) == 0:
             raise RawcvError(f"{data}: the synthetic dataset has no 'train' items")
         classes = list(train.classes)
-        val = synth("val")
+        val = synth("val", val_transform)
         if len(val) == 0:
             val = None
             if val_fraction > 0 and len(train) >= 2:
                 tr_idx, va_idx = split_indices(len(train), val_fraction, seed, labels=train.targets)
-                train, val = Subset(train, tr_idx), Subset(synth("train"), va_idx)
+                train, val = Subset(train, tr_idx), Subset(synth("train", val_transform), va_idx)
         return train, val, classes, "synth"
 
     def folder(transform=None):
@@ -123,7 +191,7 @@ def load_classification_data(data, *, layout: str = "packed", pipeline=None, val
     full = folder(train_transform)
     if val_fraction > 0 and len(full) >= 2:
         tr_idx, va_idx = split_indices(len(full), val_fraction, seed, labels=full.targets)
-        return Subset(full, tr_idx), Subset(folder(), va_idx), list(full.classes), "folder"
+        return Subset(full, tr_idx), Subset(folder(val_transform), va_idx), list(full.classes), "folder"
     return full, None, list(full.classes), "folder"
 
 
@@ -167,8 +235,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
                      workers: int = 0, patience: Optional[int] = None, compile: bool = False,
                      init=None, freeze: Optional[str] = None, resume: bool = False, overwrite: bool = False,
                      val_fraction: float = 0.2, cache: Optional[str] = None, crop=None,
-                     label_smoothing: float = 0.0, augment: bool = False, max_batches: Optional[int] = None,
-                     progress: Optional[bool] = None, log=None):
+                     label_smoothing: float = 0.0, augment: bool = False, input_transform: Optional[str] = None,
+                     max_batches: Optional[int] = None, progress: Optional[bool] = None, log=None):
     """Train a classifier; checkpoints, logs and curves go to the run folder ``out``.
 
     Parameters
@@ -194,6 +262,11 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     augment : bool
         Random flips / transposes (and exposure, packed layout) of the training images
         (:func:`default_augmentation`).
+    input_transform : {"none", "mean", "sqrt", "log"}, optional
+        Per-image transform of every input (:class:`InputTransform`), after augmentation; it is
+        stored in the checkpoint config and applied identically by ``predict`` and ``eval``.
+        Default: the checkpoint's with ``init`` / ``resume``, else ``"none"`` (the command line
+        defaults to :data:`CLI_DEFAULT_INPUT_TRANSFORM`).
 
     Returns
     -------
@@ -235,6 +308,9 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
             pipeline = cfg.get("pipeline") if layout == "rgb" else None
         if resume or crop is None:
             crop = cfg.get("crop", crop)
+        if resume or input_transform is None:
+            input_transform = checkpoint_input_transform(cfg)
+    input_transform = InputTransform(input_transform or "none").name
     model = model or "resnet18"
     layout = layout or "packed"
     if layout not in LAYOUTS:
@@ -251,7 +327,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     dev = resolve_device(device)
     train_ds, val_ds, classes, source = load_classification_data(
         data, layout=layout, pipeline=pipeline, val_fraction=val_fraction, seed=seed, cache=cache, crop=crop,
-        train_transform=default_augmentation(layout) if augment else None)
+        train_transform=_with_input_transform(default_augmentation(layout) if augment else None, input_transform),
+        val_transform=_with_input_transform(None, input_transform))
     if resume and list(base_ckpt["config"].get("classes", classes)) != classes:
         raise TrainingError(f"{data}: classes {classes} differ from those of the run being resumed "
                             f"({base_ckpt['config'].get('classes')})")
@@ -273,7 +350,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
 
     ckpt_config = {"layout": layout, "classes": classes,
                    "pipeline": pipeline_spec(pipeline) if layout == "rgb" else None,
-                   "normalisation": _normalisation(layout, pipeline), "crop": crop}
+                   "normalisation": _normalisation(layout, pipeline), "crop": crop,
+                   "input_transform": input_transform}
     train_loader = make_loader(train_ds, batch_size=batch_size, shuffle=True, workers=workers, device=dev, seed=seed)
     val_loader = make_loader(val_ds, batch_size=batch_size, shuffle=False, workers=workers, device=dev, seed=seed) \
         if val_ds is not None else None
@@ -281,11 +359,12 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
                       out_dir=out, checkpoint_config=ckpt_config, frozen_modules=frozen, log=say)
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
     say(f"{model} ({n_params:,} trainable parameters) on {dev.type}: {len(train_ds)} training / "
-        f"{len(val_ds) if val_ds is not None else 0} validation images, {len(classes)} classes, layout {layout}")
+        f"{len(val_ds) if val_ds is not None else 0} validation images, {len(classes)} classes, layout {layout}, "
+        f"input transform {input_transform}")
     out.mkdir(parents=True, exist_ok=True)
     _write_run_info(out, data=data, source=source, model=model, model_kwargs=model_kwargs, config=config,
                     ckpt_config=ckpt_config, init=init, freeze=freeze, batch_size=batch_size, workers=workers,
-                    val_fraction=val_fraction, augment=augment, resume=resume)
+                    val_fraction=val_fraction, augment=augment, input_transform=input_transform, resume=resume)
     result = trainer.fit(resume=resume)
     if result.best_epoch is not None:
         best = next((row for row in result.history if row.get("epoch") == result.best_epoch), {})
@@ -334,7 +413,8 @@ def _input_of(raw, cfg: dict):
     from ..data import center_crop, raw_to_tensor
 
     raw = center_crop(raw, cfg.get("crop"))
-    return raw_to_tensor(raw, cfg.get("layout", "packed"), cfg.get("pipeline") if cfg.get("layout") == "rgb" else None)
+    x = raw_to_tensor(raw, cfg.get("layout", "packed"), cfg.get("pipeline") if cfg.get("layout") == "rgb" else None)
+    return InputTransform(checkpoint_input_transform(cfg))(x)
 
 
 def collect_files(inputs) -> list:
@@ -447,15 +527,16 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
     pipeline = cfg.get("pipeline") if layout == "rgb" else None
     if not Path(data).is_dir():
         raise RawcvError(f"{data}: no such data folder")
+    transform = _with_input_transform(None, checkpoint_input_transform(cfg))
     if is_synth_dataset(data):
-        ds = SynthDataset(data, split, layout=layout, target="label", pipeline=pipeline)
+        ds = SynthDataset(data, split, layout=layout, target="label", pipeline=pipeline, transform=transform)
         if len(ds) == 0:
             raise RawcvError(f"{data}: no items in split {split!r} "
                              f"(splits: {', '.join(ds.splits) or 'none'}, or 'all')")
         where = f"split {split!r} of {data}"
         split_name = split
     else:
-        ds = RawFolder(data, layout=layout, pipeline=pipeline, crop=cfg.get("crop"))
+        ds = RawFolder(data, layout=layout, pipeline=pipeline, crop=cfg.get("crop"), transform=transform)
         where = str(data)
         split_name = "all"
     mapping = _class_mapping(ds.classes, classes, data)
@@ -490,7 +571,7 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
                                 title=f"{cfg.get('name')} on {Path(str(data)).name} ({split_name}): "
                                       f"accuracy {correct / max(n, 1):.3f}")
     result = {"weights": ckpt["path"], "data": str(data), "split": split_name,
-              "where": where, "accuracy": correct / max(n, 1), "loss": total_loss / max(n, 1), "correct": correct,
+              "where": where, "input_transform": checkpoint_input_transform(cfg), "accuracy": correct / max(n, 1), "loss": total_loss / max(n, 1), "correct": correct,
               "total": int(n), "classes": classes, "confusion": cm.tolist(), "per_class_accuracy": per_class,
               "png": str(png)}
     from ..io.atomic import write_bytes_atomic
@@ -500,6 +581,7 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
     return result
 
 
-__all__ = ["ClassificationTask", "RGBFlip", "default_augmentation", "train_classifier", "predict_files",
+__all__ = ["ClassificationTask", "RGBFlip", "InputTransform", "INPUT_TRANSFORMS", "CLI_DEFAULT_INPUT_TRANSFORM",
+           "checkpoint_input_transform", "default_augmentation", "train_classifier", "predict_files",
            "evaluate_classifier", "load_classifier", "load_classification_data", "collect_files", "confusion_matrix",
            "format_confusion", "TASK", "CONFUSION_PNG"]

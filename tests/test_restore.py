@@ -1,0 +1,300 @@
+"""Raw restoration: on-the-fly pairs, the variance map, the Anscombe transform, tiled inference,
+the PatchGAN pair, GAN checkpoints and resume, a CPU training smoke test, and ``rawcv
+predict|eval restore`` through the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rawcv.data.restore import (RestorePairs, SynthRestoreSet, canonical_crop, fresh_loader, pack_mosaic,
+                                packed_variance)
+from rawcv.models import create_model
+from rawcv.train.restore import (RestorationTask, RestoreTrainer, build_discriminator, camera_to_output,
+                                 discriminator_pair, gat, gat_inverse, generator_input, tiled_apply, train_restorer)
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}   # small models: one thread is faster on a busy 2-core machine
+TINY_G = {"base_width": 8, "depth": 2}
+TINY_D = {"base_width": 8}
+
+
+def rawcv(*args, timeout=170):
+    return subprocess.run([sys.executable, "cli.py", *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+# --------------------------------------------------------------------------------------------
+# Pairs
+# --------------------------------------------------------------------------------------------
+
+def test_pairs_are_deterministic_per_seed_split_and_index():
+    a = RestorePairs(4, seed=3, size=32, noise="1e-3:1.2e-2")
+    b = RestorePairs(4, seed=3, size=32, noise="1e-3:1.2e-2")
+    for i in (0, 1, 7, 123456789):
+        pa, pb = a.pair(i), b.pair(i)
+        assert np.array_equal(pa.packed, pb.packed) and np.array_equal(pa.target, pb.target)
+        assert pa.lambda_shot == pb.lambda_shot
+    assert not np.array_equal(a.pair(0).packed, RestorePairs(4, seed=4, size=32).pair(0).packed)
+    assert not np.array_equal(a.pair(0).packed, RestorePairs(4, seed=3, size=32, split="val").pair(0).packed)
+    item = a[2]
+    assert item["input"].shape == (4, 16, 16) and item["variance"].shape == (4, 16, 16)
+    assert item["target"].shape == (3, 32, 32) and item["gains"].shape == (3,)
+
+
+def test_fresh_loader_gives_new_pairs_each_epoch_reproducibly():
+    ds = RestorePairs(4, size=32, noise="high")
+    loader = fresh_loader(ds, batch_size=2, seed=0)
+
+    def epoch(seed):
+        loader.generator.manual_seed(seed)
+        return torch.cat([b["input"] for b in loader])
+
+    e1, e2, e1_again = epoch(11), epoch(12), epoch(11)
+    assert torch.equal(e1, e1_again) and not torch.equal(e1, e2)
+
+
+def test_variance_map_is_lambda_shot_x_plus_lambda_read():
+    p = RestorePairs(2, size=32, noise="high").pair(0)
+    expected = p.lambda_shot * np.maximum(p.packed.astype(np.float64), 0) + p.lambda_read
+    np.testing.assert_allclose(p.variance, expected, rtol=1e-6, atol=1e-9)
+    assert p.lambda_shot == pytest.approx(0.012)
+    assert (p.packed < 0).any()                       # read noise dips below black: clipped at 0 in the map
+    assert p.variance.min() == pytest.approx(p.lambda_read)
+    # per packed channel lambdas, and the values of a hand-made input
+    x = np.array([[[-0.1, 0.5]]] * 4, np.float32)
+    v = packed_variance(x, [0.01, 0.02, 0.02, 0.03], 1e-4)
+    np.testing.assert_allclose(v[:, 0, 1], [0.0051, 0.0101, 0.0101, 0.0151], rtol=1e-6)
+    np.testing.assert_allclose(v[:, 0, 0], 1e-4, rtol=1e-6)
+    g = generator_input(torch.from_numpy(p.packed)[None], torch.from_numpy(p.variance)[None], 100.0)
+    assert g.shape == (1, 8, 16, 16) and torch.allclose(g[0, 4:], torch.from_numpy(p.variance) * 100)
+
+
+def test_target_is_white_balanced_camera_rgb_and_output_stages_invert_it():
+    """The target through the linear pipeline's stages after demosaic (the colour matrix) is the
+    scene's linear sRGB radiance; the display path gives 8-bit sRGB (the ISP's own stages)."""
+    from rawcv.synth import generate_scene
+
+    ds = RestorePairs(2, size=32, noise="none", sources="synthetic")
+    p = ds.pair(1)
+    radiance = generate_scene(ds.rng(1), size=32, n_objects=(1, 4)).radiance    # the same first draws
+    np.testing.assert_allclose(camera_to_output(p.target, p.meta, "linear"), radiance, atol=2e-4)
+    disp = camera_to_output(p.target, p.meta, "default")
+    assert disp.dtype == np.uint8 and disp.shape == (32, 32, 3)
+
+
+def test_canonical_crop_brings_any_bayer_pattern_to_rggb():
+    from rawcv.meta import cfa_shift
+
+    m = np.arange(8 * 10, dtype=np.float32).reshape(8, 10)
+    for cfa in ("RGGB", "GRBG", "GBRG", "BGGR"):
+        c, (dy, dx) = canonical_crop(m, cfa)
+        assert cfa_shift(cfa, dy, dx) == "RGGB"
+        assert c.shape[0] % 2 == 0 and c.shape[1] % 2 == 0
+        assert c[0, 0] == m[dy, dx]
+    assert pack_mosaic(m, "RGGB")[0, 0, 0] == m[0, 0] and pack_mosaic(m, "RGGB")[3, 0, 0] == m[1, 1]
+
+
+# --------------------------------------------------------------------------------------------
+# Variance-stabilising transform
+# --------------------------------------------------------------------------------------------
+
+def test_anscombe_round_trip_and_stabilisation():
+    ls, lr = 0.012, 2.16e-4
+    x = np.linspace(-0.02, 1.2, 200)
+    np.testing.assert_allclose(gat_inverse(gat(x, ls, lr), ls, lr, method="algebraic"), x, atol=1e-12)
+    rng = np.random.default_rng(0)
+    for level in (0.05, 0.2, 0.6):
+        # Poisson-Gaussian samples with var = ls * x + lr
+        y = ls * rng.poisson(level / ls, 200_000) + rng.normal(0, np.sqrt(lr), 200_000)
+        t = gat(y, ls, lr)
+        assert np.var(t) == pytest.approx(1.0, abs=0.06)               # unit noise after the transform
+        back = gat_inverse(np.mean(t), ls, lr, method="unbiased")       # the mean maps back to the level
+        assert back == pytest.approx(level, rel=0.01)
+        naive = gat_inverse(np.mean(t), ls, lr, method="algebraic")
+        assert abs(back - level) < abs(naive - level)
+    with pytest.raises(ValueError):
+        gat(x, 0.0, lr)
+
+
+# --------------------------------------------------------------------------------------------
+# Tiled inference
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(70, 90), (64, 160), (101, 75)])
+def test_tiling_with_overlap_reproduces_the_untiled_result(shape):
+    torch.manual_seed(0)
+    model = create_model("unet_generator", in_chans=8, num_classes=3, depth=1, base_width=4).eval()
+    for m in model.modules():          # PyTorch's default init: outputs of order 0.1, not pix2pix's ~1e-7
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            m.reset_parameters()
+    model.double()                     # float64: rounding of differently-sized convolutions stays far below 1e-5
+    x = torch.rand(1, 8, *shape, dtype=torch.float64)
+    with torch.no_grad():
+        full = model(x)
+        # receptive field ~ 11 packed pixels < overlap / 4 = 12
+        tiled = tiled_apply(model, x, tile=64, overlap=48, align=2, scale=2)
+        coarse = tiled_apply(model, x, tile=64, overlap=0, align=2, scale=2)
+    assert tiled.shape == full.shape == (1, 3, 2 * shape[0], 2 * shape[1])
+    assert float(full.std()) > 0.01
+    assert float((tiled - full).abs().max()) < 1e-5
+    assert float((coarse - full).abs().max()) > 1e-3        # without overlap the seams show: tiling did happen
+
+
+# --------------------------------------------------------------------------------------------
+# GAN parts
+# --------------------------------------------------------------------------------------------
+
+def test_patchgan_sees_the_condition_image_pair():
+    d = create_model("patchgan70", in_chans=7, num_classes=1, base_width=8).eval()
+    first = next(m for m in d.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first.in_channels == 7 and d.receptive_field == 70
+    packed = torch.rand(2, 4, 32, 32)
+    image = torch.rand(2, 3, 64, 64)
+    pair = discriminator_pair(packed, image)
+    assert pair.shape == (2, 7, 64, 64)
+    with torch.no_grad():
+        a = d(pair)
+        b = d(discriminator_pair(torch.rand(2, 4, 32, 32), image))     # same image, another condition
+    assert a.shape == (2, 1, 6, 6) and not torch.allclose(a, b)
+
+
+def _tiny_trainer(out, *, epochs, l1_only=False, seed=0):
+    from rawcv.train.engine import TrainConfig, make_loader
+
+    train = RestorePairs(8, size=32, noise="high", seed=seed)
+    val = RestorePairs(4, size=32, noise="high", seed=seed, split="val")
+    torch.manual_seed(seed)
+    g = create_model("unet_generator", in_chans=8, num_classes=3, **TINY_G)
+    d = None if l1_only else create_model("patchgan70", in_chans=7, num_classes=1, **TINY_D)
+    cfg = TrainConfig(epochs=epochs, lr=2e-4, device="cpu", seed=seed, progress=False)
+    return RestoreTrainer(g, RestorationTask(), fresh_loader(train, batch_size=4, seed=seed),
+                          make_loader(val, batch_size=4), discriminator=d, config=cfg, out_dir=out,
+                          checkpoint_config={"task": "restore", "mode": "l1" if l1_only else "gan"},
+                          log=lambda line: None)
+
+
+def test_gan_checkpoint_round_trip_and_resume_equals_uninterrupted(tmp_path):
+    straight = _tiny_trainer(tmp_path / "a", epochs=2)
+    straight.fit()
+    half = _tiny_trainer(tmp_path / "b", epochs=1)
+    half.fit()
+    ckpt = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    for key in ("state_dict", "discriminator", "discriminator_config", "d_optimizer", "optimizer"):
+        assert key in ckpt, key
+    ckpt["path"] = str(tmp_path / "b" / "last.pt")
+    d = build_discriminator(ckpt)
+    for k, v in half.discriminator.state_dict().items():
+        assert torch.equal(d.state_dict()[k], v.cpu())
+    resumed = _tiny_trainer(tmp_path / "b", epochs=2)
+    resumed.fit(resume=True)
+    for (k, v), w in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(v, w), k
+    for v, w in zip(straight.discriminator.state_dict().values(), resumed.discriminator.state_dict().values()):
+        assert torch.equal(v, w)
+    # the optimizers are Adam with beta1 0.5 and the GAN logs the discriminator's loss per epoch
+    assert straight.optimizer.param_groups[0]["betas"][0] == 0.5
+    assert straight.d_optimizer.param_groups[0]["betas"][0] == 0.5
+    assert all(row["train_d_loss"] > 0 for row in straight.history)
+
+
+def test_train_smoke_loss_goes_down(tmp_path):
+    res = train_restorer(tmp_path / "l1", l1_only=True, model_kwargs=TINY_G, noise="high", crop=32,
+                         train_size=32, val_size=8, epochs=6, batch_size=8, lr=2e-3, device="cpu",
+                         progress=False, log=lambda line: None)
+    losses = [row["train_loss"] for row in res.history]
+    assert losses[-1] < 0.75 * losses[0]   # 6 tiny epochs: a clear fall, not convergence
+    assert res.history[-1]["val_psnr"] > res.history[0]["val_psnr"]
+    gan = train_restorer(tmp_path / "gan", model_kwargs=TINY_G, disc_kwargs=TINY_D, noise="high", crop=32,
+                         train_size=16, val_size=4, epochs=2, batch_size=8, device="cpu", progress=False,
+                         log=lambda line: None)
+    row = gan.history[-1]
+    assert np.isfinite(row["train_d_loss"]) and row["train_d_loss"] > 0
+    cfg = torch.load(tmp_path / "gan" / "best.pt", weights_only=True)["config"]
+    assert cfg["mode"] == "gan" and cfg["discriminator"]["in_chans"] == 7 and cfg["target"] == "camera_wb_linear"
+
+
+# --------------------------------------------------------------------------------------------
+# predict / eval through the command line
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("restore")
+    train_restorer(root / "run", l1_only=True, model_kwargs=TINY_G, noise="high", crop=32, train_size=16,
+                   val_size=4, epochs=1, batch_size=8, device="cpu", progress=False, log=lambda line: None)
+    data = root / "data"
+    res = rawcv("synth", "--task", "restore", "-n", 4, "--size", 48, "--noise", "high", "--cfa", "random",
+                "--seed", 1, "--split", "0,0,4", "-o", data, "--quiet")
+    assert res.returncode == 0, res.stderr
+    return root / "run", data
+
+
+def test_synth_restore_set_reads_the_manifest(trained):
+    _, data = trained
+    ds = SynthRestoreSet(data, "test")
+    assert len(ds) == 4
+    p = ds.pair(0)
+    assert p.lambda_shot == pytest.approx(0.012)
+    # the target brought back through the colour-matrix stage is the clean linear sRGB of the dataset
+    clean = np.load(data / ds.items[0]["clean"])
+    from rawcv.data.restore import canonical_offset
+
+    dy, dx = canonical_offset(p.meta.cfa)
+    h, w = p.target.shape[:2]
+    np.testing.assert_allclose(camera_to_output(p.target, p.meta, "linear"), clean[dy:dy + h, dx:dx + w],
+                               atol=1e-4)
+
+
+def test_cli_predict_restore_png_tiff_and_no_overwrite(trained, tmp_path):
+    import imageio.v3 as iio
+    import tifffile
+
+    run, data = trained
+    files = sorted((data / "test").glob("*.dng"))
+    res = rawcv("predict", "restore", "--weights", run, files[0], "-o", tmp_path / "out.png", "--device", "cpu",
+                "--tile", 32, "--overlap", 16)
+    assert res.returncode == 0, res.stderr
+    assert "NoiseProfile" in res.stdout
+    img = iio.imread(tmp_path / "out.png")
+    assert img.shape == (48, 48, 3) and img.dtype == np.uint8
+    lin = rawcv("predict", "restore", "--weights", run, files[0], "-o", tmp_path / "out.tiff", "--linear",
+                "--device", "cpu")
+    assert lin.returncode == 0, lin.stderr
+    arr = tifffile.imread(tmp_path / "out.tiff")
+    assert arr.dtype == np.float32 and arr.shape == (48, 48, 3)
+    again = rawcv("predict", "restore", "--weights", run, files[0], "-o", tmp_path / "out.png", "--device", "cpu")
+    assert again.returncode == 1 and "exists" in again.stderr
+    bad = rawcv("predict", "restore", "--weights", run, files[0], "-o", tmp_path / "x.png", "--linear")
+    assert bad.returncode == 1 and ".tiff" in bad.stderr
+    several = rawcv("predict", "restore", "--weights", run, data / "test", "-o", tmp_path / "many", "--device",
+                    "cpu", "--noise", "high")
+    assert several.returncode == 0, several.stderr
+    assert len(list((tmp_path / "many").glob("*.png"))) == 4
+
+
+def test_cli_eval_restore_reports_models_and_baselines(trained, tmp_path):
+    run, data = trained
+    res = rawcv("eval", "restore", "--weights", run, "--data", data, "--out", tmp_path, "--device", "cpu",
+                "--show", 2)
+    assert res.returncode == 0, res.stderr
+    for word in ("median3_mosaic", "mean3_rgb", "nlm_vst", "PSNR lin", "best classical"):
+        assert word in res.stdout
+    out = json.loads((tmp_path / "eval_restore.json").read_text())
+    assert out["n"] == 4 and len(out["models"]) == 1
+    for name, m in out["methods"].items():
+        assert np.isfinite(m["psnr_linear"]) and 0 < m["ssim_srgb"] <= 1, name
+    # denoising beats no denoising at high noise
+    assert out["methods"]["nlm_vst"]["psnr_linear"] > out["methods"]["bilinear"]["psnr_linear"]
+    assert (tmp_path / "restore_side_by_side.png").is_file()
+    syn = rawcv("eval", "restore", "--synthetic", 2, "--size", 32, "--noise", "high", "--out", tmp_path / "s",
+                "--no-nlm", "--json")
+    assert syn.returncode == 0, syn.stderr
+    assert "nlm_vst" not in json.loads(syn.stdout)["methods"]

@@ -202,3 +202,13 @@ def test_plain_tiff_is_not_taken_for_raw(tmp_path):
     tifffile.imwrite(tif, np.full((64, 64), 1000, np.uint16))
     with pytest.raises(rawcv.RawReadError, match="plain TIFF"):
         rawcv.read(tif)
+
+
+def test_outputs_get_umask_permissions_not_owner_only(tmp_path):
+    from rawcv.io.writers import write_image
+    old = os.umask(0o022)
+    try:
+        p = write_image(tmp_path / "x.npy", np.zeros((2, 2, 3), np.float32))
+    finally:
+        os.umask(old)
+    assert (p.stat().st_mode & 0o777) == 0o644

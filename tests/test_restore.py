@@ -21,6 +21,7 @@ from rawcv.train.restore import (RestorationTask, RestoreTrainer, build_discrimi
                                  discriminator_pair, gat, gat_inverse, generator_input, tiled_apply, train_restorer)
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("single_threaded")   # tiny models: one torch / Numba thread
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}   # small models: one thread is faster on a busy 2-core machine
 TINY_G = {"base_width": 8, "depth": 2}
 TINY_D = {"base_width": 8}

@@ -19,6 +19,7 @@ from rawcv.train.segment import (PairedAugment, SegmentationTask, confusion_coun
                                  soft_dice_loss)
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("single_threaded")   # tiny models: one torch / Numba thread
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}   # small models: one thread is faster on a busy 2-core machine
 
 

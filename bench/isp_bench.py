@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -139,6 +138,18 @@ def measure(args, path: Path) -> tuple:
     res.register("core", "rawcv core chain (fused)", "rawcv", lambda: core.run(raw))
     res.register("core_numba", "rawcv core chain, stage by stage (numba backend)", "rawcv",
                  lambda: core_numba.run(raw))
+
+    def one_thread(fn):
+        def run():
+            threads = numba.get_num_threads()
+            numba.set_num_threads(1)
+            try:
+                fn()
+            finally:
+                numba.set_num_threads(threads)
+        return run
+
+    res.register("core_1t", "rawcv core chain (fused), 1 Numba thread", "rawcv", one_thread(lambda: core.run(raw)))
     res.register("default", "rawcv default pipeline (fused, with median 3x3)", "rawcv", lambda: default.run(raw))
     res.register("default_numba", "rawcv default pipeline, stage by stage", "rawcv", lambda: default_numba.run(raw))
     core_out = core.run(raw).image
@@ -273,13 +284,13 @@ def check_level_table(curve="srgb", gamma=2.2, bits=8) -> tuple:
     levels_row, lookup = fused._levels_row, tone._lookup_level
 
     @numba.njit(parallel=True, nogil=True)
-    def mismatches(start, rows, shift, split, low, step):
+    def mismatches(start, rows, shift, table, level_bits):
         bad = np.zeros(rows, np.int64)
         for r in numba.prange(rows):
             pattern = (np.arange(65536, dtype=np.int64) + start + r * 65536).astype(np.uint32)
             x = pattern.view(np.float32)
             out = np.empty(65536, np.int64)
-            levels_row(x, shift, split, low, step, out)
+            levels_row(x, shift, table, level_bits, out)
             for j in range(65536):
                 if out[j] != lookup(x[j], thr, coarse, maxval):
                     bad[r] += 1
@@ -495,6 +506,8 @@ def analysis(res: Results, mem: dict, bw: dict, env: dict, busy: float) -> list:
                 f"({env['machine'].get('LLVM target CPU', '?')}; it does not vectorise the gathers). The chain's "
                 f"least memory traffic ({bw['bytes'] / 1e6:.0f} MB) takes {ms('copy_parallel'):.1f} ms as a parallel "
                 f"copy; the chain takes {vs_copy:.1f}x that"
+                + (f". On {os.cpu_count()} threads it runs {ms('core_1t') / ms('core'):.2f}x as fast as on one"
+                   if "core_1t" in it else "")
                 + (", so it is bound by that per-value work rather than by memory bandwidth." if vs_copy > 2 else
                    ", close to the memory bandwidth."))
         elif t.what.startswith("default pipeline"):

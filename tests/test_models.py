@@ -273,3 +273,16 @@ def test_unet_final_activation_is_applied():
         make_activation("softplus2")
     with pytest.raises(ValueError, match="unknown upsample"):
         UNet(upsample="nearest")
+
+
+def test_resnet18_stem_stride_1_on_packed_matches_rgb_feature_maps():
+    """Packed raw (H/2 x W/2) with stem_stride=1 reaches the first stage at the size the default
+    ImageNet stem gives the full-resolution RGB image (the raw-vs-RGB comparison depends on it)."""
+    rgb = create_model("resnet18", in_chans=3, num_classes=6, width=8, small_input=False).eval()
+    packed = create_model("resnet18", in_chans=4, num_classes=6, width=8, small_input=False, stem_stride=1).eval()
+    with torch.no_grad():
+        rgb_stem = rgb.backbone[0](torch.zeros(1, 3, 128, 128))
+        packed_stem = packed.backbone[0](torch.zeros(1, 4, 64, 64))
+    assert rgb_stem.shape == packed_stem.shape == (1, 8, 32, 32)
+    with pytest.raises(ValueError, match="stem_stride must be 1 or 2"):
+        create_model("resnet18", small_input=False, stem_stride=4)

@@ -136,10 +136,11 @@ def add_train_classify(tsub):
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--augment", action="store_true",
                    help="random flips and transposes (Bayer-aware for packed, plus exposure) of training images")
-    p.add_argument("--input-transform", choices=("none", "mean", "sqrt", "log"), default=None,
+    p.add_argument("--input-transform", metavar="NAME", default=None,
                    help="per-image transform of every network input, stored in the checkpoint and applied by "
                         "predict/eval too: mean = divide by the image mean (exposure-invariant; the default when "
-                        "training from scratch), sqrt, log(x + 1/256), none (default with --init/--resume: the "
+                        "training from scratch), sqrt, mean_sqrt (mean then sqrt: exposure-invariant and "
+                        "variance-stabilised), log(x + 1/256), none (default with --init/--resume: the "
                         "checkpoint's)")
     p.set_defaults(func=run_train_classify)
 

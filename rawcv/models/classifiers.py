@@ -123,6 +123,7 @@ def resnet18(
     num_classes: int = 10,
     width: int = 64,
     small_input: bool = True,
+    stem_stride: int = 2,
     drop_rate: float = 0.0,
 ) -> ImageClassifier:
     """ResNet-18 (He et al. 2016): stem, 4 stages of 2 :class:`BasicBlock` s, global pooling.
@@ -136,11 +137,18 @@ def resnet18(
         raw is not shrunk 4x before the first block. ``False`` gives the ImageNet stem
         (7x7 stride-2 conv + 3x3 stride-2 max pool); with ``in_chans=3, num_classes=1000``
         the parameter count then equals torchvision's resnet18 (11,689,512).
+    stem_stride : {1, 2}, default 2
+        Stride of the ImageNet stem's 7x7 convolution (ignored with ``small_input``). A packed
+        raw is already half the resolution of its RGB image, so ``stem_stride=1`` on packed input
+        gives every stage the same feature-map size, and nearly the same cost, as the default
+        stem on the demosaicked RGB image: the fair raw-versus-RGB comparison.
     """
+    if stem_stride not in (1, 2):
+        raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
     if small_input:
         stem = nn.Sequential(ConvNormAct(in_chans, width, 3))
     else:
-        stem = nn.Sequential(ConvNormAct(in_chans, width, 7, stride=2), nn.MaxPool2d(3, stride=2, padding=1))
+        stem = nn.Sequential(ConvNormAct(in_chans, width, 7, stride=stem_stride), nn.MaxPool2d(3, stride=2, padding=1))
     stages: List[nn.Module] = []
     chans = width
     for stage_index, multiplier in enumerate((1, 2, 4, 8)):

@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
-from ..errors import OutputExistsError, RawcvError
+from ..errors import RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
-from .engine import LAST, Task, TrainConfig, Trainer, TrainingError, make_loader, resolve_device, seed_everything
+from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, make_loader,
+                     resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "classify"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -72,7 +73,7 @@ class RGBFlip:
 
 #: Per-image input transforms of ``--input-transform`` (applied after augmentation, identically in
 #: training, validation, ``predict`` and ``eval``; recorded in the checkpoint config).
-INPUT_TRANSFORMS = ("none", "mean", "sqrt", "log")
+INPUT_TRANSFORMS = ("none", "mean", "sqrt", "mean_sqrt", "log")
 #: What ``rawcv train classify`` uses when training from scratch without ``--input-transform``
 #: (measured on the synthetic shapes: see docs/CLASSIFY_RESULTS.md). The Python API keeps ``"none"``
 #: so that checkpoints and inputs of earlier versions stay what they were.
@@ -89,6 +90,9 @@ class InputTransform:
       brightness, so the network sees the same image whatever the exposure (linear raw values of
       one scene span a factor of ten and more);
     * ``"sqrt"``: ``sqrt(max(x, 0))``, the variance-stabilising transform of shot noise;
+    * ``"mean_sqrt"``: ``"mean"`` then ``"sqrt"``: exposure-normalised and variance-stabilised,
+      so noise of the same camera has about the same standard deviation in dark and bright parts
+      (the raw-domain counterpart of what a display gamma does to noise);
     * ``"log"``: ``log(max(x, 0) + 1/256)``, a dynamic-range compression.
 
     It has no parameters and pickles (DataLoader workers).
@@ -103,11 +107,13 @@ class InputTransform:
     def __call__(self, x):
         if self.name == "none":
             return x
-        if self.name == "mean":
+        if self.name in ("mean", "mean_sqrt"):
             dims = tuple(range(x.dim() - 3, x.dim()))
-            return x / x.mean(dim=dims, keepdim=True).clamp(min=_MEAN_FLOOR)
-        if self.name == "sqrt":
+            x = x / x.mean(dim=dims, keepdim=True).clamp(min=_MEAN_FLOOR)
+        if self.name in ("sqrt", "mean_sqrt"):
             return x.clamp(min=0).sqrt()
+        if self.name == "mean":
+            return x
         return torch.log(x.clamp(min=0) + _LOG_EPS)
 
     def __repr__(self) -> str:
@@ -281,27 +287,10 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
         raise TrainingError(f"unknown --freeze {freeze!r}: only 'backbone' can be frozen")
     if freeze and not (init or resume):
         raise TrainingError("--freeze backbone needs --init CHECKPOINT (a pretrained backbone to keep)")
-    if resume and init:
-        raise TrainingError("--resume continues the run's own last.pt; it cannot be combined with --init")
-    if (out / LAST).exists() and not resume and not overwrite:
-        raise OutputExistsError(f"{out}: holds a previous run (last.pt); use --resume to continue it "
-                                "or --overwrite to start again")
-
-    base_ckpt = None
-    if resume:
-        if not (out / LAST).exists():
-            raise TrainingError(f"{out / LAST}: nothing to resume (no last.pt in the run folder)")
-        base_ckpt = load_checkpoint(out / LAST)
-    elif init:
-        base_ckpt = load_checkpoint(init)
+    base_ckpt = starting_checkpoint(out, resume=resume, init=init, overwrite=overwrite, check=_check_task)
+    model, model_kwargs = checkpoint_architecture(base_ckpt, model, model_kwargs, resume=resume, log=say)
     if base_ckpt is not None:
-        _check_task(base_ckpt)
         cfg = base_ckpt["config"]
-        if resume or model is None:
-            model = cfg["name"]
-            if model_kwargs:
-                say(f"note: using the architecture of {base_ckpt['path']}; model arguments ignored")
-            model_kwargs = dict(cfg.get("kwargs") or {})
         if resume or layout is None:
             layout = cfg.get("layout", "packed")
         if resume or pipeline is None:

@@ -34,13 +34,52 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import RawcvError
+from ..errors import OutputExistsError, RawcvError
 from .checkpoint import CheckpointError, load_checkpoint, load_state_dict, save_checkpoint, unwrap_model
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "step", "none")
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3}
 LAST, BEST = "last.pt", "best.pt"
+
+
+def starting_checkpoint(out, *, resume: bool = False, init=None, overwrite: bool = False,
+                        check: Optional[Callable[[dict], None]] = None) -> Optional[dict]:
+    """The checkpoint a training run in the folder ``out`` starts from, after checking that the
+    run may start there: the folder's own ``last.pt`` with ``resume``, ``init``'s checkpoint,
+    or None for a run from scratch. A folder holding a previous run is refused unless the run
+    resumes it or ``overwrite`` is set; ``check`` (e.g. a task check) is called on the checkpoint.
+    Every task's ``train_*`` starts with this, so the rules are the same for all of them."""
+    out = Path(out)
+    if resume and init:
+        raise TrainingError("--resume continues the run's own last.pt; it cannot be combined with --init")
+    if (out / LAST).exists() and not resume and not overwrite:
+        raise OutputExistsError(f"{out}: holds a previous run (last.pt); use --resume to continue it "
+                                "or --overwrite to start again")
+    if resume:
+        if not (out / LAST).exists():
+            raise TrainingError(f"{out / LAST}: nothing to resume (no last.pt in the run folder)")
+        ckpt = load_checkpoint(out / LAST)
+    elif init:
+        ckpt = load_checkpoint(init)
+    else:
+        return None
+    if check is not None:
+        check(ckpt)
+    return ckpt
+
+
+def checkpoint_architecture(ckpt: Optional[dict], model: Optional[str], model_kwargs: Optional[dict], *,
+                            resume: bool, log: Optional[Callable[[str], None]] = None) -> tuple:
+    """``(model, model_kwargs)`` for a run starting from ``ckpt``: the checkpoint's architecture
+    when resuming or when no model is named (model arguments given with it are then ignored, with
+    a note through ``log``), else the ones given."""
+    if ckpt is None or not (resume or model is None):
+        return model, model_kwargs
+    cfg = ckpt["config"]
+    if model_kwargs and log is not None:
+        log(f"note: using the architecture of {ckpt['path']}; model arguments ignored")
+    return cfg["name"], dict(cfg.get("kwargs") or {})
 METRICS_JSON, METRICS_CSV, CURVES_PNG = "metrics.json", "metrics.csv", "curves.png"
 
 

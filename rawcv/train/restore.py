@@ -37,7 +37,8 @@ from torch import nn
 
 from ..errors import OutputExistsError, RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict, save_checkpoint
-from .engine import LAST, Task, TrainConfig, Trainer, TrainingError, get_rng_state, resolve_device, seed_everything
+from .engine import (LAST, Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, get_rng_state,
+                     resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "restore"
 GAN_LOSSES = ("bce", "lsgan")
@@ -360,26 +361,12 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
     say = log or (lambda line: print(line, flush=True))
     if gan_loss not in GAN_LOSSES:
         raise TrainingError(f"unknown --gan-loss {gan_loss!r}: expected one of {', '.join(GAN_LOSSES)}")
-    if resume and init:
-        raise TrainingError("--resume continues the run's own last.pt; it cannot be combined with --init")
-    if (out / LAST).exists() and not resume and not overwrite:
-        raise OutputExistsError(f"{out}: holds a previous run (last.pt); use --resume to continue it "
-                                "or --overwrite to start again")
     if int(crop) < 32 or int(crop) % 2:
         raise TrainingError(f"--crop must be an even number >= 32, got {crop}")
-    base_ckpt = None
-    if resume:
-        if not (out / LAST).exists():
-            raise TrainingError(f"{out / LAST}: nothing to resume (no last.pt in the run folder)")
-        base_ckpt = load_checkpoint(out / LAST)
-    elif init:
-        base_ckpt = load_checkpoint(init)
+    base_ckpt = starting_checkpoint(out, resume=resume, init=init, overwrite=overwrite, check=_check_task)
+    model, model_kwargs = checkpoint_architecture(base_ckpt, model, model_kwargs, resume=resume)
     if base_ckpt is not None:
-        _check_task(base_ckpt)
         cfg = base_ckpt["config"]
-        if resume or model is None:
-            model = cfg["name"]
-            model_kwargs = dict(cfg.get("kwargs") or {})
         residual = bool(cfg.get("residual", False)) if (resume or init) else residual
         if resume:
             variance_scale = float(cfg.get("variance_scale", variance_scale))

@@ -25,7 +25,8 @@ from torch.utils.data import Subset
 
 from ..errors import OutputExistsError, RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
-from .engine import LAST, Task, TrainConfig, Trainer, TrainingError, make_loader, resolve_device, seed_everything
+from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, make_loader,
+                     resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "segment"
 DEFAULT_MODEL = "unet_small"
@@ -278,26 +279,10 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
 
     out = Path(out)
     say = log or (lambda line: print(line, flush=True))
-    if resume and init:
-        raise TrainingError("--resume continues the run's own last.pt; it cannot be combined with --init")
-    if (out / LAST).exists() and not resume and not overwrite:
-        raise OutputExistsError(f"{out}: holds a previous run (last.pt); use --resume to continue it "
-                                "or --overwrite to start again")
-    base_ckpt = None
-    if resume:
-        if not (out / LAST).exists():
-            raise TrainingError(f"{out / LAST}: nothing to resume (no last.pt in the run folder)")
-        base_ckpt = load_checkpoint(out / LAST)
-    elif init:
-        base_ckpt = load_checkpoint(init)
+    base_ckpt = starting_checkpoint(out, resume=resume, init=init, overwrite=overwrite, check=_check_task)
+    model, model_kwargs = checkpoint_architecture(base_ckpt, model, model_kwargs, resume=resume, log=say)
     if base_ckpt is not None:
-        _check_task(base_ckpt)
         cfg = base_ckpt["config"]
-        if resume or model is None:
-            model = cfg["name"]
-            if model_kwargs:
-                say(f"note: using the architecture of {base_ckpt['path']}; model arguments ignored")
-            model_kwargs = dict(cfg.get("kwargs") or {})
         if resume or layout is None:
             layout = cfg.get("layout", "packed")
         if resume or pipeline is None:

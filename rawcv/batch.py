@@ -6,6 +6,7 @@ The CLI's ``rawcv process`` is a thin layer over :func:`process_files`.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -94,8 +95,12 @@ def sidecar_for(raw, pipeline: Pipeline, result, fmt: str, oriented: bool) -> di
 
 
 def process_one(path, output: Path, pipeline: Pipeline, fmt: str, *, overwrite: bool = False,
-                raw=None) -> FileResult:
-    """Read, run and write one file; every failure becomes a one-line message naming the file."""
+                raw=None, buffers: Optional[dict] = None) -> FileResult:
+    """Read, run and write one file; every failure becomes a one-line message naming the file.
+
+    ``buffers`` (one dict per worker, reused from file to file) keeps the last output image, and
+    the pipeline writes the next one into it where shape and dtype fit: a batch of same-size
+    files then allocates its full-size output once, not once per file."""
     t0 = time.perf_counter()
     try:
         if not overwrite:
@@ -103,8 +108,10 @@ def process_one(path, output: Path, pipeline: Pipeline, fmt: str, *, overwrite: 
                 if p.exists():
                     raise OutputExistsError(f"{p}: exists (use --overwrite to replace it)")
         raw = raw if raw is not None else read(path)
-        result = pipeline.run(raw)
+        result = pipeline.run(raw, out=None if buffers is None else buffers.get("out"))
         image = result.image
+        if buffers is not None:
+            buffers["out"] = image          # written (below) before this worker runs its next file
         oriented = fmt in DISPLAY_FORMATS and raw.meta.orientation not in (0, None)
         if oriented:
             image = apply_orientation(image, raw.meta.orientation)
@@ -156,6 +163,7 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
     files = [f for f in files if f not in clashing]
 
     if jobs <= 1:
+        buffers: dict = {}
         with ThreadPoolExecutor(max_workers=1) as reader:
             pending = reader.submit(_read_or_error, files[0]) if files else None
             for i, f in enumerate(files):
@@ -165,15 +173,18 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
                     msg = str(err) if str(f) in str(err) else f"{f}: {err}"
                     done(FileResult(f, None, msg))
                     continue
-                done(process_one(f, names[f], pipeline, fmt, overwrite=overwrite, raw=raw))
+                done(process_one(f, names[f], pipeline, fmt, overwrite=overwrite, raw=raw, buffers=buffers))
     else:
         import numba
 
         threads_each = max(1, numba.config.NUMBA_NUM_THREADS // jobs)
+        local = threading.local()
 
         def work(f):
             numba.set_num_threads(threads_each)
-            return process_one(f, names[f], pipeline, fmt, overwrite=overwrite)
+            if not hasattr(local, "buffers"):
+                local.buffers = {}
+            return process_one(f, names[f], pipeline, fmt, overwrite=overwrite, buffers=local.buffers)
 
         names_parents = {names[f].parent for f in files}
         for parent in names_parents:

@@ -64,9 +64,10 @@ def test_process_writes_png_and_sidecar_equal_to_library(dng_folder, tmp_path):
     code, stdout, err = run_cli("process", dng_folder, "-o", out, "--quiet")
     assert code == 0, err
     assert "processed 2 of 2" in stdout
-    img = cv2.imread(str(out / "a.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
-    expected = rawcv.load_pipeline("default")(rawcv.read(dng_folder / "a.dng"))
-    assert np.array_equal(img, expected)
+    for name in ("a", "b"):   # b is written through the output buffer a left behind
+        img = cv2.imread(str(out / f"{name}.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+        expected = rawcv.load_pipeline("default")(rawcv.read(dng_folder / f"{name}.dng"))
+        assert np.array_equal(img, expected)
     side = json.loads((out / "a.png.json").read_text())
     assert side["source"].endswith("a.dng")
     assert side["metadata"]["cfa"] == "RGGB"
@@ -212,3 +213,25 @@ def test_outputs_get_umask_permissions_not_owner_only(tmp_path):
     finally:
         os.umask(old)
     assert (p.stat().st_mode & 0o777) == 0o644
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_batch_output_buffer_reuse_keeps_every_file_its_own_result(tmp_path, jobs):
+    """Same-size files share one output buffer per worker; each written file must still be its own
+    pipeline result (a buffer handed on too early would leave the next file's pixels in it)."""
+    from rawcv.batch import process_files
+
+    rng = np.random.default_rng(5)
+    files = []
+    for i in range(5):
+        m = rng.integers(256, 4000, (40, 52)).astype(np.uint16)
+        f = tmp_path / f"f{i}.dng"
+        rawcv.write_dng(f, m, cfa="RGGB", black=256, white=4095, as_shot_wb=(2.0, 1.0, 1.5), color_matrix=np.eye(3))
+        files.append(f)
+    pipeline = rawcv.load_pipeline("core")
+    summary = process_files(files, tmp_path / "out", pipeline, fmt="npy", jobs=jobs)
+    assert all(r.error is None for r in summary.results)
+    outputs = [np.load(tmp_path / "out" / f"f{i}.npy") for i in range(5)]
+    for f, got in zip(files, outputs):
+        assert np.array_equal(got, pipeline(rawcv.read(f)))
+    assert not np.array_equal(outputs[0], outputs[1])

@@ -640,3 +640,31 @@ def test_quantize_rounds_to_nearest_and_clips(bits):
 
 def test_quantize_half_rounds_up():
     assert isp.quantize(np.array([[0.0, 0.5], [1.0, 2.0]], np.float32)).tolist() == [[0, 128], [255, 255]]
+
+
+@pytest.mark.parametrize("method", ["median", "mean"])
+@pytest.mark.parametrize("size", [3, 5])
+def test_denoise_into_a_reused_output_equals_a_fresh_one(method, size):
+    rng = np.random.default_rng(3)
+    buffer = np.full((20, 22, 3), np.nan, np.float32)
+    for _ in range(2):                       # the second image overwrites every value of the first
+        img = rng.random((20, 22, 3), dtype=np.float32)
+        got = isp.denoise(img, method=method, size=size, out=buffer)
+        assert got is buffer
+        np.testing.assert_array_equal(buffer, isp.denoise(img, method=method, size=size))
+    mosaic = rng.random((20, 22), dtype=np.float32)
+    plane_buffer = np.empty_like(mosaic)
+    isp.denoise(mosaic, method=method, size=size, cfa="RGGB", out=plane_buffer)
+    np.testing.assert_array_equal(plane_buffer, isp.denoise(mosaic, method=method, size=size, cfa="RGGB"))
+
+
+def test_denoise_out_is_validated():
+    img = np.random.default_rng(4).random((12, 12, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="must not overlap"):
+        isp.denoise_median(img, out=img)
+    with pytest.raises(ValueError, match=r"float32 array of shape \(12, 12, 3\), got float64"):
+        isp.denoise_median(img, out=np.empty((12, 12, 3)))
+    with pytest.raises(ValueError, match="got float32 \\(12, 12\\)"):
+        isp.denoise_mean(img, out=np.empty((12, 12), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        isp.denoise_mean(img, out=np.empty((12, 12, 6), np.float32)[:, :, ::2])

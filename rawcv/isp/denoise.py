@@ -47,45 +47,29 @@ def _median9(l0, l1, l2, m0, m1, m2, h0, h1, h2):
     return _sort3(a, b, z)[1]
 
 
-#: Samples per chunk of :func:`_median3_row`: its three sorted-column rows stay in L1.
-MEDIAN_CHUNK = 2048
-
-
 @njit(cache=True, nogil=True)
-def median3_scratch(d):
-    """Scratch rows for :func:`_median3_row` with neighbours ``d`` samples apart."""
-    return np.empty((3, MEDIAN_CHUNK + 2 * d), dtype=np.float32)
-
-
-@njit(cache=True, nogil=True)
-def _median3_row(above, row, below, d, cols, out):
+def _median3_row(above, row, below, d, out):
     """One output row of the 3x3 median, on flat rows of interleaved samples.
 
     ``above``, ``row``, ``below`` (1-D, length n >= 2d) are the rows y-1, y, y+1 (already mirrored
     at the image's top and bottom); horizontal neighbours are ``d`` samples apart (3 in an RGB
-    row, 2 within one CFA plane of a mosaic row). Each column of three is sorted once, into the
-    scratch rows ``cols`` (from :func:`median3_scratch`), chunk by chunk, and serves the three
-    windows it belongs to; an output is :func:`_median9` of its three sorted columns. The ``d``
-    samples at each end mirror (reflect-101). Loops read shifted views with non-negative indices
-    only, so Numba adds no wrap-around arithmetic and LLVM vectorises them. Shared by the
-    stand-alone kernel and the fused pipeline path.
+    row, 2 within one CFA plane of a mosaic row). Each output sorts its three columns of three and
+    takes :func:`_median9` of them; the ``d`` samples at each end mirror (reflect-101). The interior
+    reads shifted views with non-negative indices only, so the loop has no index arithmetic that
+    Numba must wrap around, and LLVM vectorises it. Shared by the stand-alone kernel and the fused
+    pipeline path.
     """
     n = row.size
     m = n - 2 * d
-    chunk = cols.shape[1] - 2 * d
-    for start in range(0, m, chunk):
-        c = min(chunk, m - start)
-        span = c + 2 * d
-        a, r, b = above[start:start + span], row[start:start + span], below[start:start + span]
-        lo, mid, hi = cols[0, :span], cols[1, :span], cols[2, :span]
-        for j in range(span):
-            lo[j], mid[j], hi[j] = _sort3(a[j], r[j], b[j])
-        l0, l1, l2 = lo[:c], lo[d:d + c], lo[2 * d:2 * d + c]
-        m0, m1, m2 = mid[:c], mid[d:d + c], mid[2 * d:2 * d + c]
-        h0, h1, h2 = hi[:c], hi[d:d + c], hi[2 * d:2 * d + c]
-        inner = out[d + start:d + start + c]
-        for k in range(c):
-            inner[k] = _median9(l0[k], l1[k], l2[k], m0[k], m1[k], m2[k], h0[k], h1[k], h2[k])
+    a0, a1, a2 = above[:m], above[d:d + m], above[2 * d:2 * d + m]
+    r0, r1, r2 = row[:m], row[d:d + m], row[2 * d:2 * d + m]
+    b0, b1, b2 = below[:m], below[d:d + m], below[2 * d:2 * d + m]
+    inner = out[d:d + m]
+    for k in range(m):
+        l0, m0, h0 = _sort3(a0[k], r0[k], b0[k])
+        l1, m1, h1 = _sort3(a1[k], r1[k], b1[k])
+        l2, m2, h2 = _sort3(a2[k], r2[k], b2[k])
+        inner[k] = _median9(l0, l1, l2, m0, m1, m2, h0, h1, h2)
     for j in range(d):
         for q, p in ((j, j + d), (n - d + j, n - 2 * d + j)):
             # an end sample: its mirrored neighbour p stands on both sides
@@ -125,10 +109,8 @@ BAND_ROWS = 16
 def _median3_kernel(src, rows, d, out):
     # src, out: (h, n) flat rows
     h = src.shape[0]
-    for band in prange((h + BAND_ROWS - 1) // BAND_ROWS):
-        cols = median3_scratch(d)
-        for y in range(band * BAND_ROWS, min(h, (band + 1) * BAND_ROWS)):
-            _median3_row(src[rows[y, 0]], src[y], src[rows[y, 2]], d, cols, out[y])
+    for y in prange(h):
+        _median3_row(src[rows[y, 0]], src[y], src[rows[y, 2]], d, out[y])
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -186,7 +168,7 @@ def _mean_kernel(src, rows, cols, out):
                 out[y, x, c] = s * scale
 
 
-def _prepare(image, size, cfa):
+def _prepare(image, size, cfa, out=None):
     if size not in SIZES:
         raise ValueError(f"denoise size must be 3 or 5, got {size!r}")
     arr = as_float_image(image)
@@ -200,8 +182,23 @@ def _prepare(image, size, cfa):
     view = arr if arr.ndim == 3 else arr[:, :, None]
     rows = _neighbour_table(arr.shape[0], radius, step)
     cols = _neighbour_table(arr.shape[1], radius, step)
-    out = np.empty_like(arr)
+    if out is None:
+        out = np.empty_like(arr)
+    else:
+        _check_out(out, arr, image)
     return view, rows, cols, out, (out if out.ndim == 3 else out[:, :, None])
+
+
+def _check_out(out, arr, image):
+    """``out`` must be a separate C-contiguous float32 array of the image's shape: the filters
+    read neighbours of every pixel, so writing into the input (or a view of it) would corrupt them."""
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != arr.shape:
+        got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ValueError(f"out must be a float32 array of shape {arr.shape}, got {got}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be C-contiguous and writeable")
+    if np.shares_memory(out, arr) or (isinstance(image, np.ndarray) and np.shares_memory(out, image)):
+        raise ValueError("out must not overlap the input image (the filter reads neighbours of every pixel)")
 
 
 def _flat_rows(view, out_view):
@@ -211,7 +208,7 @@ def _flat_rows(view, out_view):
     return view.reshape(h, w * nc), out_view.reshape(h, w * nc), (3 if nc == 3 else 2)
 
 
-def denoise_median(image, *, size: int = 3, cfa=None) -> np.ndarray:
+def denoise_median(image, *, size: int = 3, cfa=None, out=None) -> np.ndarray:
     """Median filter, ``size`` x ``size``, per RGB channel or per CFA plane of a mosaic.
 
     Parameters
@@ -223,6 +220,14 @@ def denoise_median(image, *, size: int = 3, cfa=None) -> np.ndarray:
     cfa : str, optional
         Bayer pattern; required for a mosaic (any of the four gives the same result, since each
         2x2 phase is filtered on its own, but naming it guards against passing RGB by mistake).
+    out : ndarray, optional
+        A float32 array of the image's shape to write into (e.g. reused across a batch, which
+        saves the kernel zeroing fresh pages for every image); must not overlap ``image``.
+
+    Returns
+    -------
+    ndarray
+        The filtered image (``out`` where given).
 
     Examples
     --------
@@ -231,7 +236,7 @@ def denoise_median(image, *, size: int = 3, cfa=None) -> np.ndarray:
     >>> float(denoise_median(img).max())
     0.0
     """
-    view, rows, cols, out, out_view = _prepare(image, size, cfa)
+    view, rows, cols, out, out_view = _prepare(image, size, cfa, out)
     if size == 3:
         src, dst, d = _flat_rows(view, out_view)
         _median3_kernel(src, rows, d, dst)
@@ -240,8 +245,10 @@ def denoise_median(image, *, size: int = 3, cfa=None) -> np.ndarray:
     return out
 
 
-def denoise_mean(image, *, size: int = 3, cfa=None) -> np.ndarray:
+def denoise_mean(image, *, size: int = 3, cfa=None, out=None) -> np.ndarray:
     """Box (mean) filter, ``size`` x ``size``, per RGB channel or per CFA plane of a mosaic.
+
+    Parameters are those of :func:`denoise_median`.
 
     Examples
     --------
@@ -250,7 +257,7 @@ def denoise_mean(image, *, size: int = 3, cfa=None) -> np.ndarray:
     >>> float(denoise_mean(img)[2, 2, 0])
     1.0
     """
-    view, rows, cols, out, out_view = _prepare(image, size, cfa)
+    view, rows, cols, out, out_view = _prepare(image, size, cfa, out)
     if size == 3:
         src, dst, d = _flat_rows(view, out_view)
         _mean3_kernel(src, rows, d, dst)
@@ -259,12 +266,12 @@ def denoise_mean(image, *, size: int = 3, cfa=None) -> np.ndarray:
     return out
 
 
-def denoise(image, *, method: str = "median", size: int = 3, cfa=None) -> np.ndarray:
+def denoise(image, *, method: str = "median", size: int = 3, cfa=None, out=None) -> np.ndarray:
     """Dispatch to :func:`denoise_median` or :func:`denoise_mean` by name."""
     if method == "median":
-        return denoise_median(image, size=size, cfa=cfa)
+        return denoise_median(image, size=size, cfa=cfa, out=out)
     if method == "mean":
-        return denoise_mean(image, size=size, cfa=cfa)
+        return denoise_mean(image, size=size, cfa=cfa, out=out)
     raise ValueError(f"unknown denoise method {method!r}: expected 'median' or 'mean'")
 
 

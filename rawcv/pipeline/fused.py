@@ -28,7 +28,7 @@ from ..isp import tone
 from ..isp.black_level import _normalize_mosaic_row, _saturation_row, level_tables
 from ..isp.color import _matrix_row
 from ..isp.demosaic import _demosaic_row, _mirror, _ring_slot, pixel_kinds
-from ..isp.denoise import _mean3_row, _median3_row, median3_scratch
+from ..isp.denoise import _mean3_row, _median3_row
 from ..isp.vignetting import _vignetting_row, geometry
 from ..isp.white_balance import _wb_mosaic_row
 from ..meta import cfa_code
@@ -52,7 +52,7 @@ class TailParams:
     maxval: int         # 0: float output
     thresholds: np.ndarray
     coarse: np.ndarray
-    bins: tuple         # (shift, table, level_bits) from _tables; shift 0: no table
+    bins: tuple         # (shift, split, low, step) from _build_level_bins; shift 0: no table
 
 
 @njit(cache=True, nogil=True)
@@ -116,30 +116,21 @@ def _build_level_bins(shift, thresholds, coarse, maxval):
 LEVEL_BIN_SHIFTS = (16, 15, 14)   # 64 Ki .. 256 Ki bins; the first whose bins hold one step each
 
 
-def pack_level_bins(shift: int, split, low, high, level_bits: int) -> np.ndarray:
-    """One table entry per bin, so that a lookup is a single load: ``split`` relative to the
-    bin's first bit pattern (it fits in ``shift`` bits), then the high and the low level, each in
-    ``level_bits`` bits. uint32 entries for 8-bit levels, int64 for 16-bit ones."""
-    first = np.arange(split.size, dtype=np.int64) << shift
-    rel = split.astype(np.int64) - first
-    entry = (rel << (2 * level_bits)) | (high.astype(np.int64) << level_bits) | low.astype(np.int64)
-    return entry.astype(np.uint32) if level_bits == 8 else entry
-
-
 @lru_cache(maxsize=8)
 def _tables(curve: str, gamma: float, bits: int):
     thr, coarse = tone.encode_quantize_table(curve, gamma, bits)
     maxval = (1 << bits) - 1
-    level_bits = 8 if maxval <= 255 else 16
     for shift in LEVEL_BIN_SHIFTS:
         split, low, high, ok = _build_level_bins(shift, thr, coarse, maxval)
         if ok:
-            return thr, coarse, (np.int64(shift), pack_level_bins(shift, split, low, high, level_bits),
-                                 np.int64(level_bits))
+            small = maxval <= 255
+            step = high.astype(np.int32) - low.astype(np.int32)
+            return thr, coarse, (np.uint32(shift), split, low.astype(np.uint8 if small else np.uint16),
+                                 step.astype(np.int16 if small else np.int32))
     return thr, coarse, _NO_BINS
 
 
-_NO_BINS = (np.int64(0), np.zeros(1, np.uint32), np.int64(8))
+_NO_BINS = (np.uint32(0), np.zeros(1, np.uint32), np.zeros(1, np.uint16), np.zeros(1, np.int32))
 
 
 def resolve_tail(stages, frame_meta, shape) -> TailParams:
@@ -168,19 +159,15 @@ def resolve_tail(stages, frame_meta, shape) -> TailParams:
 
 
 @njit(cache=True, nogil=True)
-def _levels_row(src_row, shift, table, level_bits, out_row):
-    # tone._lookup_level through its memo table (see _build_level_bins, pack_level_bins): one load
-    # and a few integer operations per value, no branch (a select here compiles to a branch that
-    # real images mispredict); int64 throughout, so that Numba never mixes signed and unsigned
+def _levels_row(src_row, shift, split, low, step, out_row):
+    # tone._lookup_level through its memo table (see _build_level_bins): a few loads and integer
+    # operations per value, no branch (a select here compiles to a branch that real images
+    # mispredict)
     bits = src_row.view(np.uint32)
-    offset_mask = (np.int64(1) << shift) - 1
-    level_mask = (np.int64(1) << level_bits) - 1
-    split_shift = 2 * level_bits
     for j in range(bits.size):
-        v = np.int64(bits[j])
-        e = np.int64(table[v >> shift])
-        upper = np.int64((v & offset_mask) >= (e >> split_shift))
-        out_row[j] = (e >> (upper * level_bits)) & level_mask
+        v = bits[j]
+        k = v >> shift
+        out_row[j] = low[k] + step[k] * (v >= split[k])
 
 
 @njit(cache=True, nogil=True)
@@ -198,9 +185,9 @@ def _tail_row(src_row, y, tmp, out_row, vig_on, geom, ks, mat_on, m, curve, expo
         cur = tmp[1]
     n = cur.size
     if maxval > 0 and curve >= 0:
-        shift, table, level_bits = bins
+        shift, split, low, step = bins
         if shift > 0:
-            _levels_row(cur, shift, table, level_bits, out_row)
+            _levels_row(cur, shift, split, low, step, out_row)
         else:
             for j in range(n):
                 out_row[j] = tone._lookup_level(cur[j], thr, coarse, maxval)
@@ -270,7 +257,6 @@ def _fused_demosaic_kernel(src, black4, inv4, gains4, wb_on, white, sat_on, sat,
         filtered = np.empty(n, dtype=np.float32)
         tmp = np.empty((2, n), dtype=np.float32)
         colsum = np.empty(n if denoise == 2 else 0, dtype=np.float64)
-        cols = median3_scratch(3)
         for y in range(y0, y1):
             row = _rgb_row(src, y, rgb, rgb_tags, ring, tags, scratch, black4, inv4, gains4, wb_on, white,
                            sat_on, sat, kinds, y0, y1)
@@ -280,7 +266,7 @@ def _fused_demosaic_kernel(src, black4, inv4, gains4, wb_on, white, sat_on, sat,
                 below = _rgb_row(src, _mirror(y + 1, h), rgb, rgb_tags, ring, tags, scratch, black4, inv4, gains4,
                                  wb_on, white, sat_on, sat, kinds, y0, y1)
                 if denoise == 1:
-                    _median3_row(above, row, below, 3, cols, filtered)
+                    _median3_row(above, row, below, 3, filtered)
                 else:
                     _mean3_row(above, row, below, 3, colsum, filtered)
                 row = filtered

@@ -21,8 +21,8 @@ from torch.utils.data import Dataset, Subset
 
 from ..errors import RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
-from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, make_loader,
-                     resolve_device, seed_everything, starting_checkpoint)
+from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
+                    make_loader, make_loaders, resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "classify"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -341,9 +341,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
                    "pipeline": pipeline_spec(pipeline) if layout == "rgb" else None,
                    "normalisation": _normalisation(layout, pipeline), "crop": crop,
                    "input_transform": input_transform}
-    train_loader = make_loader(train_ds, batch_size=batch_size, shuffle=True, workers=workers, device=dev, seed=seed)
-    val_loader = make_loader(val_ds, batch_size=batch_size, shuffle=False, workers=workers, device=dev, seed=seed) \
-        if val_ds is not None else None
+    train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=batch_size, workers=workers, device=dev,
+                                            seed=seed)
     trainer = Trainer(net, ClassificationTask(len(classes), label_smoothing), train_loader, val_loader, config=config,
                       out_dir=out, checkpoint_config=ckpt_config, frozen_modules=frozen, log=say)
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
@@ -354,13 +353,7 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     _write_run_info(out, data=data, source=source, model=model, model_kwargs=model_kwargs, config=config,
                     ckpt_config=ckpt_config, init=init, freeze=freeze, batch_size=batch_size, workers=workers,
                     val_fraction=val_fraction, augment=augment, input_transform=input_transform, resume=resume)
-    result = trainer.fit(resume=resume)
-    if result.best_epoch is not None:
-        best = next((row for row in result.history if row.get("epoch") == result.best_epoch), {})
-        acc = best.get("val_accuracy", best.get("train_accuracy"))
-        say(f"best epoch {result.best_epoch}: loss {result.best_loss:.4f}"
-            + (f", accuracy {acc:.4f}" if acc is not None else "") + f"; checkpoints in {out}")
-    return result
+    return fit_and_report(trainer, resume=resume, metric="accuracy", label="accuracy")
 
 
 def _normalisation(layout, pipeline) -> str:

@@ -154,6 +154,16 @@ def seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+def make_loaders(train_ds, val_ds, *, batch_size: int, workers: int = 0, device="cpu", seed: int = 0) -> tuple:
+    """``(train_loader, val_loader)``: the training set shuffled, the validation set (None or
+    empty: no loader) in order, both from :func:`make_loader`."""
+    train = make_loader(train_ds, batch_size=batch_size, shuffle=True, workers=workers, device=device, seed=seed)
+    val = None
+    if val_ds is not None and len(val_ds):
+        val = make_loader(val_ds, batch_size=batch_size, shuffle=False, workers=workers, device=device, seed=seed)
+    return train, val
+
+
 def make_loader(dataset, *, batch_size: int = 32, shuffle: bool = False, workers: int = 0, device="cpu",
                 seed: int = 0, drop_last: bool = False, collate_fn=None):
     """A DataLoader set up the way the Trainer expects.
@@ -638,6 +648,22 @@ def write_history(history: list, out_dir) -> None:
     plot_history(history, out_dir / CURVES_PNG)
 
 
-__all__ = ["Trainer", "TrainConfig", "FitResult", "Task", "TrainingError", "make_loader", "resolve_device",
+def fit_and_report(trainer: "Trainer", *, resume: bool = False, metric: str, label: str, loss_name: str = "loss",
+                   loss_format: str = ".4f", value_format: str = ".4f", unit: str = "",
+                   log: Optional[Callable[[str], None]] = None) -> FitResult:
+    """Run :meth:`Trainer.fit` and log the best epoch with its validation (else training)
+    ``metric`` (a history key without the ``val_``/``train_`` prefix) as ``label``."""
+    result = trainer.fit(resume=resume)
+    say = log or trainer.log
+    if result.best_epoch is not None:
+        best = next((row for row in result.history if row.get("epoch") == result.best_epoch), {})
+        value = best.get(f"val_{metric}", best.get(f"train_{metric}"))
+        say(f"best epoch {result.best_epoch}: {loss_name} {result.best_loss:{loss_format}}"
+            + (f", {label} {value:{value_format}}{unit}" if value is not None else "") + f"; checkpoints in {trainer.out_dir}")
+    return result
+
+
+__all__ = ["Trainer", "TrainConfig", "FitResult", "Task", "TrainingError", "make_loader", "make_loaders",
+           "fit_and_report", "starting_checkpoint", "checkpoint_architecture", "resolve_device",
            "seed_everything", "seed_worker", "move_to", "get_rng_state", "set_rng_state", "write_history",
            "OPTIMIZERS", "SCHEDULES", "DEFAULT_LR"]

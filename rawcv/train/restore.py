@@ -37,8 +37,8 @@ from torch import nn
 
 from ..errors import OutputExistsError, RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict, save_checkpoint
-from .engine import (LAST, Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, get_rng_state,
-                     resolve_device, seed_everything, starting_checkpoint)
+from .engine import (LAST, Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
+                    get_rng_state, make_loaders, resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "restore"
 GAN_LOSSES = ("bce", "lsgan")
@@ -398,10 +398,8 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
         val_ds = SynthRestoreSet(data, "val", crop=crop)
         if len(train_ds) == 0:
             raise TrainingError(f"{data}: the dataset has no 'train' items")
-        train_loader = make_loader(train_ds, batch_size=batch_size, shuffle=True, workers=workers, device=dev,
-                                   seed=seed)
-        val_loader = make_loader(val_ds, batch_size=batch_size, workers=workers, device=dev, seed=seed) \
-            if len(val_ds) else None
+        train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=batch_size, workers=workers,
+                                                device=dev, seed=seed)
         source = "synth"
     else:
         train_ds = RestorePairs(train_size, split="train", seed=seed, size=crop, noise=noise, sources=sources,
@@ -445,13 +443,8 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
                     batch_size=batch_size, workers=workers, val_fraction=None, augment=None, resume=resume,
                     discriminator=discriminator if disc is not None else None, disc_kwargs=disc_kwargs,
                     train_size=train_size, val_size=val_size)
-    result = trainer.fit(resume=resume)
-    if result.best_epoch is not None:
-        best = next((row for row in result.history if row.get("epoch") == result.best_epoch), {})
-        p = best.get("val_psnr", best.get("train_psnr"))
-        say(f"best epoch {result.best_epoch}: L1 {result.best_loss:.5f}"
-            + (f", PSNR {p:.2f} dB (linear)" if p is not None else "") + f"; checkpoints in {out}")
-    return result
+    return fit_and_report(trainer, resume=resume, metric="psnr", label="PSNR", loss_name="L1", loss_format=".5f",
+                          value_format=".2f", unit=" dB (linear)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -822,7 +815,7 @@ def side_by_side(rows, path, *, overwrite: bool = True) -> Path:
 def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", synthetic: Optional[int] = None,
                      noise="high", size: int = 256, seed: int = 0, sources: str = "mixed", baselines: bool = True,
                      nlm: bool = True, nlm_params: Optional[dict] = None, tile: int = 256, overlap: int = 32,
-                     device="auto", out=None, n_show: int = 4, progress: Optional[bool] = None, log=None) -> dict:
+                     device="auto", out=None, n_show: int = 4, progress: Optional[bool] = None) -> dict:
     """PSNR / SSIM (linear and sRGB) of restoration models and classical baselines on the same images.
 
     Parameters
@@ -848,7 +841,6 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
     """
     from ..data.restore import RestorePairs, SynthRestoreSet
 
-    say = log or (lambda line: print(line, flush=True))
     weights = list(weights or [])
     models, used = [], set()
     dev = resolve_device(device)

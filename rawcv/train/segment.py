@@ -25,8 +25,8 @@ from torch.utils.data import Subset
 
 from ..errors import OutputExistsError, RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
-from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, make_loader,
-                     resolve_device, seed_everything, starting_checkpoint)
+from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
+                    make_loader, make_loaders, resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "segment"
 DEFAULT_MODEL = "unet_small"
@@ -321,9 +321,8 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
                    "pipeline": pipeline_spec(pipeline) if layout == "rgb" else None,
                    "normalisation": _normalisation(layout, pipeline), "crop": crop,
                    "output": "class logits at full sensor resolution (H x W)"}
-    train_loader = make_loader(train_ds, batch_size=batch_size, shuffle=True, workers=workers, device=dev, seed=seed)
-    val_loader = make_loader(val_ds, batch_size=batch_size, shuffle=False, workers=workers, device=dev, seed=seed) \
-        if val_ds is not None else None
+    train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=batch_size, workers=workers, device=dev,
+                                            seed=seed)
     task = SegmentationTask(len(classes), classes, dice_weight=dice_weight)
     trainer = Trainer(net, task, train_loader, val_loader, config=config, out_dir=out, checkpoint_config=ckpt_config,
                       log=say)
@@ -335,13 +334,7 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
     _write_run_info(out, data=data, source="synth", model=model, model_kwargs=model_kwargs, config=config,
                     ckpt_config=ckpt_config, init=init, freeze=None, batch_size=batch_size, workers=workers,
                     val_fraction=val_fraction, augment=augment, resume=resume, dice_weight=dice_weight)
-    result = trainer.fit(resume=resume)
-    if result.best_epoch is not None:
-        best = next((row for row in result.history if row.get("epoch") == result.best_epoch), {})
-        miou = best.get("val_miou", best.get("train_miou"))
-        say(f"best epoch {result.best_epoch}: loss {result.best_loss:.4f}"
-            + (f", mIoU {miou:.4f}" if miou is not None else "") + f"; checkpoints in {out}")
-    return result
+    return fit_and_report(trainer, resume=resume, metric="miou", label="mIoU")
 
 
 # --------------------------------------------------------------------------------------------

@@ -64,3 +64,38 @@ def test_mean_sqrt_stabilises_shot_noise_variance():
 def test_unknown_transform_names_the_choices():
     with pytest.raises(RawcvError, match="mean_sqrt"):
         InputTransform("gamma")
+
+
+# ------------------------------------------------------------ --augment-noise (raw-domain noise augmentation)
+
+
+def test_noise_augmentation_adds_the_camera_models_variance():
+    """Flat packed images through the ``--augment --augment-noise high`` augmentation: the added
+    variance is lambda_shot * level + lambda_read of the noise model, at whatever exposure the
+    augmentation drew."""
+    from rawcv.synth import parse_noise
+    from rawcv.train.classify import default_augmentation
+
+    torch.manual_seed(0)
+    aug = default_augmentation("packed", "high")
+    params = parse_noise("high")
+    for _ in range(4):
+        out = aug(torch.full((4, 96, 96), 0.25, dtype=torch.float64))
+        level = float(out.mean())
+        assert 0.25 * 0.69 < level < 0.25 * 1.41            # the exposure range (0.7, 1.4)
+        expected = params.lambda_shot * level + params.lambda_read
+        assert float(out.var()) == pytest.approx(expected, rel=0.06)
+
+
+def test_noise_levels_sample_the_range_reproducibly_and_rgb_is_refused():
+    from rawcv.train.classify import NoiseLevels, default_augmentation
+
+    levels = NoiseLevels("1e-4:6e-3")
+    drawn = [levels(torch.Generator().manual_seed(s)) for s in range(20)]
+    assert all(1e-4 <= shot <= 6e-3 and read > 0 for shot, read in drawn)
+    assert len({shot for shot, _ in drawn}) > 10
+    assert levels(torch.Generator().manual_seed(3)) == drawn[3]
+    with pytest.raises(RawcvError, match="needs --layout packed"):
+        default_augmentation("rgb", "high")
+    with pytest.raises(RawcvError, match="bad --augment-noise"):
+        NoiseLevels("loud")

@@ -136,6 +136,10 @@ def add_train_classify(tsub):
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--augment", action="store_true",
                    help="random flips and transposes (Bayer-aware for packed, plus exposure) of training images")
+    p.add_argument("--augment-noise", metavar="SPEC", default=None,
+                   help="with --augment and --layout packed: also add sensor noise of the synthetic camera's model "
+                        "to each training image (SPEC as for rawcv synth --noise: high, 0.004, or a lambda_shot "
+                        "range such as 1e-4:6e-3)")
     p.add_argument("--input-transform", metavar="NAME", default=None,
                    help="per-image transform of every network input, stored in the checkpoint and applied by "
                         "predict/eval too: mean = divide by the image mean (exposure-invariant; the default when "
@@ -158,7 +162,8 @@ def run_train_classify(args) -> int:
         device=args.device, seed=args.seed, workers=args.workers, patience=args.patience, compile=args.compile,
         init=args.init, freeze=args.freeze, resume=args.resume, overwrite=args.overwrite,
         val_fraction=args.val_fraction, cache=None if args.cache == "none" else args.cache, crop=args.crop,
-        label_smoothing=args.label_smoothing, augment=args.augment, input_transform=input_transform,
+        label_smoothing=args.label_smoothing, augment=args.augment, augment_noise=args.augment_noise,
+        input_transform=input_transform,
         max_batches=args.max_batches, progress=False if args.no_progress else None,
     )
     return 0 if result.history else 1

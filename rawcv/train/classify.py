@@ -143,13 +143,46 @@ def checkpoint_input_transform(cfg: dict) -> str:
     return InputTransform(cfg.get("input_transform") or "none").name
 
 
-def default_augmentation(layout: str):
+class NoiseLevels:
+    """``generator -> (lambda_shot, lambda_read)`` for :class:`rawcv.torch.BayerAugment`, from a
+    noise specification of :func:`rawcv.synth.parse_noise` (``"high"``, ``"1e-3:6e-3"``, ...):
+    fixed levels, or levels drawn per image from the range (Brooks et al.'s read-noise relation),
+    seeded from the torch generator so that seeded runs repeat. Picklable (DataLoader workers)."""
+
+    def __init__(self, spec):
+        from ..synth import parse_noise
+
+        try:
+            parse_noise(spec)
+        except ValueError as exc:
+            raise RawcvError(f"bad --augment-noise {spec!r}: {exc}") from None
+        self.spec = spec
+
+    def __call__(self, generator=None):
+        from ..synth import parse_noise
+
+        params = parse_noise(self.spec)
+        if callable(params):
+            seed = int(torch.randint(0, 2 ** 31 - 1, (1,), generator=generator))
+            params = params(np.random.default_rng(seed))
+        return float(params.lambda_shot), float(params.lambda_read)
+
+    def __repr__(self) -> str:
+        return f"NoiseLevels({self.spec!r})"
+
+
+def default_augmentation(layout: str, noise=None):
     """The training augmentation of ``--augment``: Bayer-aware flips, transposes and exposure for
-    packed inputs (:class:`rawcv.torch.BayerAugment`), flips and transposes for RGB."""
+    packed inputs (:class:`rawcv.torch.BayerAugment`), flips and transposes for RGB. ``noise``
+    (packed only, a :class:`NoiseLevels` specification) also adds sensor noise of the synthetic
+    camera's model: physically right only on linear raw values, so an RGB input cannot have it."""
     if layout == "packed":
         from ..torch.augment import BayerAugment
 
-        return BayerAugment(flip=True, transpose=True, exposure=(0.7, 1.4), layout="packed")
+        return BayerAugment(flip=True, transpose=True, exposure=(0.7, 1.4), layout="packed",
+                            noise=NoiseLevels(noise) if noise is not None else None)
+    if noise is not None:
+        raise RawcvError("--augment-noise adds noise to linear raw values: it needs --layout packed")
     return RGBFlip()
 
 
@@ -241,7 +274,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
                      workers: int = 0, patience: Optional[int] = None, compile: bool = False,
                      init=None, freeze: Optional[str] = None, resume: bool = False, overwrite: bool = False,
                      val_fraction: float = 0.2, cache: Optional[str] = None, crop=None,
-                     label_smoothing: float = 0.0, augment: bool = False, input_transform: Optional[str] = None,
+                     label_smoothing: float = 0.0, augment: bool = False, augment_noise=None,
+                     input_transform: Optional[str] = None,
                      max_batches: Optional[int] = None, progress: Optional[bool] = None, log=None):
     """Train a classifier; checkpoints, logs and curves go to the run folder ``out``.
 
@@ -268,7 +302,11 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     augment : bool
         Random flips / transposes (and exposure, packed layout) of the training images
         (:func:`default_augmentation`).
-    input_transform : {"none", "mean", "sqrt", "log"}, optional
+    augment_noise : str or float, optional
+        With ``augment`` and the packed layout: also add sensor noise of the synthetic camera's
+        model to every training image (a :func:`rawcv.synth.parse_noise` specification, e.g.
+        ``"1e-4:6e-3"``: ``lambda_shot`` drawn log-uniformly per image).
+    input_transform : {"none", "mean", "sqrt", "mean_sqrt", "log"}, optional
         Per-image transform of every input (:class:`InputTransform`), after augmentation; it is
         stored in the checkpoint config and applied identically by ``predict`` and ``eval``.
         Default: the checkpoint's with ``init`` / ``resume``, else ``"none"`` (the command line
@@ -285,6 +323,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     say = log or (lambda line: print(line, flush=True))
     if freeze not in (None, "backbone"):
         raise TrainingError(f"unknown --freeze {freeze!r}: only 'backbone' can be frozen")
+    if augment_noise is not None and not augment:
+        raise TrainingError("--augment-noise is part of the training augmentation: add --augment")
     if freeze and not (init or resume):
         raise TrainingError("--freeze backbone needs --init CHECKPOINT (a pretrained backbone to keep)")
     base_ckpt = starting_checkpoint(out, resume=resume, init=init, overwrite=overwrite, check=_check_task)
@@ -316,7 +356,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     dev = resolve_device(device)
     train_ds, val_ds, classes, source = load_classification_data(
         data, layout=layout, pipeline=pipeline, val_fraction=val_fraction, seed=seed, cache=cache, crop=crop,
-        train_transform=_with_input_transform(default_augmentation(layout) if augment else None, input_transform),
+        train_transform=_with_input_transform(default_augmentation(layout, augment_noise) if augment else None,
+                                              input_transform),
         val_transform=_with_input_transform(None, input_transform))
     if resume and list(base_ckpt["config"].get("classes", classes)) != classes:
         raise TrainingError(f"{data}: classes {classes} differ from those of the run being resumed "
@@ -352,7 +393,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     out.mkdir(parents=True, exist_ok=True)
     _write_run_info(out, data=data, source=source, model=model, model_kwargs=model_kwargs, config=config,
                     ckpt_config=ckpt_config, init=init, freeze=freeze, batch_size=batch_size, workers=workers,
-                    val_fraction=val_fraction, augment=augment, input_transform=input_transform, resume=resume)
+                    val_fraction=val_fraction, augment=augment, augment_noise=augment_noise,
+                    input_transform=input_transform, resume=resume)
     return fit_and_report(trainer, resume=resume, metric="accuracy", label="accuracy")
 
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from rawcv.cli.learn import _model_arg
+from rawcv.cli.learn import model_arg_pair
 
 
 def _sync(device):
@@ -65,7 +65,7 @@ def measure(config_kwargs: dict, *, model: str, model_kwargs: dict, in_chans: in
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.train_bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="resnet18")
-    ap.add_argument("--model-arg", action="append", type=_model_arg, default=[], metavar="KEY=VALUE",
+    ap.add_argument("--model-arg", action="append", type=model_arg_pair, default=[], metavar="KEY=VALUE",
                     help="architecture keyword (default for resnet18: width=16 small_input=false stem_stride=1, "
                          "the configuration of docs/CLASSIFY_RESULTS.md)")
     ap.add_argument("--layout", choices=("packed", "rgb"), default="packed")

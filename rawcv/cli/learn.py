@@ -55,7 +55,7 @@ def _fraction(text):
     return value
 
 
-def _model_arg(text):
+def model_arg_pair(text):
     """``KEY=VALUE`` with VALUE read as JSON where it parses (``width=16``, ``small_input=false``)."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -94,7 +94,7 @@ def add_training_options(p, *, default_model="resnet18", default_epochs=10, defa
                    help="run folder: best.pt, last.pt, metrics.json/.csv, curves.png")
     p.add_argument("--model", default=None, metavar="NAME",
                    help=f"architecture (default {default_model}; with --init: the checkpoint's)")
-    p.add_argument("--model-arg", action="append", type=_model_arg, default=[], metavar="KEY=VALUE",
+    p.add_argument("--model-arg", action="append", type=model_arg_pair, default=[], metavar="KEY=VALUE",
                    help="architecture keyword, repeatable (e.g. width=16)")
     p.add_argument("--layout", choices=("packed", "rgb"), default=None,
                    help="packed: 4 x H/2 x W/2 Bayer planes (default); rgb: 3 x H x W from --pipeline")
@@ -322,7 +322,7 @@ def add_train_restore(tsub):
             action.help = "learning rate of both networks (default 2e-4, Adam beta1 0.5)"
     p.add_argument("--l1-only", action="store_true", help="no discriminator: train the generator on L1 alone")
     p.add_argument("--discriminator", default="patchgan70", metavar="NAME", help="default patchgan70")
-    p.add_argument("--disc-arg", action="append", type=_model_arg, default=[], metavar="KEY=VALUE",
+    p.add_argument("--disc-arg", action="append", type=model_arg_pair, default=[], metavar="KEY=VALUE",
                    help="discriminator keyword, repeatable (default base_width=32)")
     p.add_argument("--gan-loss", choices=("bce", "lsgan"), default="bce", help="adversarial loss (default bce)")
     p.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (default 100)")

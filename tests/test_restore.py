@@ -206,6 +206,20 @@ def test_gan_checkpoint_round_trip_and_resume_equals_uninterrupted(tmp_path):
     assert all(row["train_d_loss"] > 0 for row in straight.history)
 
 
+def test_discriminator_scores_real_and_fake_in_one_batch(tmp_path):
+    """Every discriminator call of a GAN step holds the fake AND the real pairs (2 x batch): with
+    BatchNorm, separate batches are each normalised by their own statistics, which erases a
+    difference of noise level or texture and left D at chance (0.50 / 0.50)."""
+    trainer = _tiny_trainer(tmp_path, epochs=1)
+    sizes = []
+    trainer.discriminator.register_forward_hook(lambda module, args, out: sizes.append(args[0].shape[0]))
+    batch = next(iter(trainer.train_loader))
+    trainer._set_train_mode(True)
+    trainer.train_step(batch)
+    n = batch["target"].shape[0]
+    assert sizes == [2 * n, 2 * n]
+
+
 def test_train_smoke_loss_goes_down(tmp_path):
     res = train_restorer(tmp_path / "l1", l1_only=True, model_kwargs=TINY_G, noise="high", crop=32,
                          train_size=32, val_size=8, epochs=6, batch_size=8, lr=2e-3, device="cpu",

@@ -22,7 +22,8 @@ from torch.utils.data import Dataset, Subset
 from ..errors import RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
 from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
-                    make_loader, make_loaders, resolve_device, seed_everything, starting_checkpoint)
+                    inference, make_loader, make_loaders, predict_batches, require_model_task,
+                    require_resumed_classes, resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "classify"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -316,8 +317,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     -------
     FitResult
     """
-    from ..data import LAYOUTS, pipeline_spec
-    from ..models import create_model, freeze_backbone, list_models, model_task
+    from ..data import pipeline_spec
+    from ..models import create_model, freeze_backbone
 
     out = Path(out)
     say = log or (lambda line: print(line, flush=True))
@@ -342,13 +343,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     input_transform = InputTransform(input_transform or "none").name
     model = model or "resnet18"
     layout = layout or "packed"
-    if layout not in LAYOUTS:
-        raise TrainingError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
-    if layout == "packed" and pipeline is not None:
-        raise TrainingError("--pipeline applies to --layout rgb only")
-    if model_task(model) != TASK:
-        raise TrainingError(f"model {model!r} is a {model_task(model)!r} model; classifiers are: "
-                            f"{', '.join(list_models(TASK))}")
+    check_layout(layout, pipeline)
+    require_model_task(model, TASK, "classifiers")
 
     config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
                          momentum=momentum, patience=patience, device=device, seed=seed, compile=compile,
@@ -359,9 +355,7 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
         train_transform=_with_input_transform(default_augmentation(layout, augment_noise) if augment else None,
                                               input_transform),
         val_transform=_with_input_transform(None, input_transform))
-    if resume and list(base_ckpt["config"].get("classes", classes)) != classes:
-        raise TrainingError(f"{data}: classes {classes} differ from those of the run being resumed "
-                            f"({base_ckpt['config'].get('classes')})")
+    require_resumed_classes(base_ckpt, classes, data, resume=resume)
 
     seed_everything(seed)
     in_chans = 4 if layout == "packed" else 3
@@ -396,6 +390,16 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
                     val_fraction=val_fraction, augment=augment, augment_noise=augment_noise,
                     input_transform=input_transform, resume=resume)
     return fit_and_report(trainer, resume=resume, metric="accuracy", label="accuracy")
+
+
+def check_layout(layout: str, pipeline) -> None:
+    """A known input layout, and a pipeline only with the ``rgb`` one (packed raw has none)."""
+    from ..data import LAYOUTS
+
+    if layout not in LAYOUTS:
+        raise TrainingError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    if layout == "packed" and pipeline is not None:
+        raise TrainingError("--pipeline applies to --layout rgb only")
 
 
 def _normalisation(layout, pipeline) -> str:
@@ -488,8 +492,7 @@ def predict_files(weights, files, *, top_k: int = 3, device="auto") -> Iterator:
             if pipeline is not None:
                 local["pipeline"] = pipeline
             x = _input_of(raw, local)[None].to(dev)
-            with torch.no_grad(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
-                                                 enabled=dev.type == "cuda"):
+            with inference(dev):
                 logits = model(x)
             probs = torch.softmax(logits.float(), dim=1)[0].cpu()
         except RawcvError as exc:
@@ -569,21 +572,11 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
     task = ClassificationTask(len(classes))
     targets, preds = [], []
     total_loss, n = 0.0, 0
-    try:
-        from tqdm import tqdm
-
-        iterable = tqdm(loader, desc="eval", leave=False, disable=None if progress is None else not progress)
-    except ImportError:
-        iterable = loader
-    with torch.no_grad():
-        for x, y in iterable:
-            x, y = x.to(dev, non_blocking=dev.type == "cuda"), y.to(dev)
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                logits = model(x)
-            total_loss += float(task.loss(logits, y)) * len(y)
-            n += len(y)
-            targets.append(y.cpu())
-            preds.append(logits.argmax(dim=1).cpu())
+    for logits, y in predict_batches(model, loader, dev, progress=progress):
+        total_loss += float(task.loss(logits, y)) * len(y)
+        n += len(y)
+        targets.append(y.cpu())
+        preds.append(logits.argmax(dim=1).cpu())
     t = torch.cat(targets).numpy()
     p = torch.cat(preds).numpy()
     cm = confusion_matrix(t, p, len(classes))

@@ -19,6 +19,7 @@ override :meth:`Trainer.train_step`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -67,6 +68,23 @@ def starting_checkpoint(out, *, resume: bool = False, init=None, overwrite: bool
     if check is not None:
         check(ckpt)
     return ckpt
+
+
+def require_model_task(model: str, task: str, noun: str) -> None:
+    """Refuse a registered model of another task than ``task`` (``noun``: what the task's models
+    are called in the message, e.g. "classifiers"), naming the ones that fit."""
+    from ..models import list_models, model_task
+
+    if model_task(model) != task:
+        raise TrainingError(f"model {model!r} is a {model_task(model)!r} model; {noun} are: "
+                            f"{', '.join(list_models(task))}")
+
+
+def require_resumed_classes(ckpt: Optional[dict], classes, data, *, resume: bool) -> None:
+    """A resumed run must see the classes it was started with."""
+    if resume and list(ckpt["config"].get("classes", classes)) != list(classes):
+        raise TrainingError(f"{data}: classes {classes} differ from those of the run being resumed "
+                            f"({ckpt['config'].get('classes')})")
 
 
 def checkpoint_architecture(ckpt: Optional[dict], model: Optional[str], model_kwargs: Optional[dict], *,
@@ -152,6 +170,43 @@ def seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % (2 ** 32)
     np.random.seed(seed)
     random.seed(seed)
+
+
+def progress_bar(iterable, desc: str, *, progress: Optional[bool] = None, total: Optional[int] = None) -> tuple:
+    """``(iterable to loop over, tqdm bar or None)``: a bar on stderr unless ``progress`` is False
+    (None: tqdm decides, i.e. only on a terminal) or tqdm is missing."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable, None
+    bar = tqdm(iterable, desc=desc, total=total, leave=False, file=sys.stderr,
+               disable=None if progress is None else not progress, dynamic_ncols=True)
+    return bar, bar
+
+
+@contextlib.contextmanager
+def inference(device):
+    """How every prediction runs: no gradients and, on CUDA, bf16 autocast (as in training)."""
+    device = torch.device(device)
+    with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                                         enabled=device.type == "cuda"):
+        yield
+
+
+def predict_batches(model: nn.Module, loader, device, *, progress: Optional[bool] = None, desc: str = "eval"):
+    """``(logits, targets)`` of every ``(inputs, targets)`` batch of ``loader``, both on ``device``,
+    the logits computed under :func:`inference`; a progress bar as :func:`progress_bar`."""
+    device = torch.device(device)
+    iterable, bar = progress_bar(loader, desc, progress=progress)
+    try:
+        for x, y in iterable:
+            x, y = x.to(device, non_blocking=device.type == "cuda"), y.to(device)
+            with inference(device):
+                logits = model(x)
+            yield logits, y
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def make_loaders(train_ds, val_ds, *, batch_size: int, workers: int = 0, device="cpu", seed: int = 0) -> tuple:
@@ -446,18 +501,12 @@ class Trainer:
 
     def _progress(self, loader, desc):
         try:
-            from tqdm import tqdm
-        except ImportError:
-            return loader, None
-        disable = None if self.config.progress is None else not self.config.progress
-        try:
             total = len(loader)
         except TypeError:
             total = None
         if total is not None and self.config.max_batches:
             total = min(total, self.config.max_batches)
-        bar = tqdm(loader, desc=desc, total=total, leave=False, file=sys.stderr, disable=disable, dynamic_ncols=True)
-        return bar, bar
+        return progress_bar(loader, desc, progress=self.config.progress, total=total)
 
     def run_epoch(self, loader, *, train: bool, desc: str = "") -> dict:
         """One pass over ``loader``: the mean loss and the task's metrics (``{"loss": ..., ...}``)."""
@@ -649,21 +698,22 @@ def write_history(history: list, out_dir) -> None:
 
 
 def fit_and_report(trainer: "Trainer", *, resume: bool = False, metric: str, label: str, loss_name: str = "loss",
-                   loss_format: str = ".4f", value_format: str = ".4f", unit: str = "",
-                   log: Optional[Callable[[str], None]] = None) -> FitResult:
-    """Run :meth:`Trainer.fit` and log the best epoch with its validation (else training)
-    ``metric`` (a history key without the ``val_``/``train_`` prefix) as ``label``."""
+                   loss_format: str = ".4f", value_format: str = ".4f", unit: str = "") -> FitResult:
+    """Run :meth:`Trainer.fit` and log (through the trainer's ``log``) the best epoch with its
+    validation (else training) ``metric`` (a history key without the ``val_``/``train_`` prefix)
+    as ``label``."""
     result = trainer.fit(resume=resume)
-    say = log or trainer.log
     if result.best_epoch is not None:
         best = next((row for row in result.history if row.get("epoch") == result.best_epoch), {})
         value = best.get(f"val_{metric}", best.get(f"train_{metric}"))
-        say(f"best epoch {result.best_epoch}: {loss_name} {result.best_loss:{loss_format}}"
-            + (f", {label} {value:{value_format}}{unit}" if value is not None else "") + f"; checkpoints in {trainer.out_dir}")
+        trainer.log(f"best epoch {result.best_epoch}: {loss_name} {result.best_loss:{loss_format}}"
+            + (f", {label} {value:{value_format}}{unit}" if value is not None else "")
+            + f"; checkpoints in {trainer.out_dir}")
     return result
 
 
 __all__ = ["Trainer", "TrainConfig", "FitResult", "Task", "TrainingError", "make_loader", "make_loaders",
-           "fit_and_report", "starting_checkpoint", "checkpoint_architecture", "resolve_device",
+           "fit_and_report", "progress_bar", "inference", "predict_batches", "starting_checkpoint", "checkpoint_architecture", "require_model_task",
+           "require_resumed_classes", "resolve_device",
            "seed_everything", "seed_worker", "move_to", "get_rng_state", "set_rng_state", "write_history",
            "OPTIMIZERS", "SCHEDULES", "DEFAULT_LR"]

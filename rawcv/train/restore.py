@@ -38,7 +38,8 @@ from torch import nn
 from ..errors import OutputExistsError, RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict, save_checkpoint
 from .engine import (LAST, Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
-                    get_rng_state, make_loaders, resolve_device, seed_everything, starting_checkpoint)
+                    get_rng_state, inference, make_loaders, progress_bar, require_model_task, resolve_device,
+                    seed_everything, starting_checkpoint)
 
 TASK = "restore"
 GAN_LOSSES = ("bce", "lsgan")
@@ -389,9 +390,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
         model_kwargs = {**DEFAULT_GENERATOR_KWARGS, **(model_kwargs or {})}
     if not resume and discriminator == DEFAULT_DISCRIMINATOR:
         disc_kwargs = {**DEFAULT_DISCRIMINATOR_KWARGS, **(disc_kwargs or {})}
-    if model_task(model) != "restore_generator":
-        raise TrainingError(f"model {model!r} is a {model_task(model)!r} model; restoration generators are: "
-                            f"{', '.join(list_models('restore_generator'))}")
+    require_model_task(model, "restore_generator", "restoration generators")
     if not l1_only and model_task(discriminator) != "restore_discriminator":
         raise TrainingError(f"{discriminator!r} is not a discriminator; discriminators are: "
                             f"{', '.join(list_models('restore_discriminator'))}")
@@ -545,7 +544,7 @@ def restore_packed(model, packed, variance, gains, *, variance_scale: float = VA
     g = torch.as_tensor(np.asarray(gains, np.float32).reshape(1, 3)).to(dev)
     x = generator_input(p, v, variance_scale)
     align = 2 ** int(getattr(model, "depth", 0))
-    with torch.no_grad(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+    with inference(dev):
         y = tiled_apply(model, x, tile=tile, overlap=overlap, align=align, scale=2).float()
         if residual:
             y = y + bilinear_base(p)
@@ -870,13 +869,7 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    try:
-        from tqdm import tqdm
-
-        iterator = tqdm(range(len(ds)), desc="eval restore", leave=False,
-                        disable=None if progress is None else not progress)
-    except ImportError:
-        iterator = range(len(ds))
+    iterator, _ = progress_bar(range(len(ds)), "eval restore", progress=progress)
     per_image, sums, times, grid = [], {}, {}, []
     for i in iterator:
         pair = ds.pair(i)

@@ -25,8 +25,9 @@ from torch.utils.data import Subset
 
 from ..errors import OutputExistsError, RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
-from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
-                    make_loader, make_loaders, resolve_device, seed_everything, starting_checkpoint)
+from .engine import (Task, TrainConfig, Trainer, checkpoint_architecture, fit_and_report, inference,
+                    make_loader, make_loaders, predict_batches, require_model_task, require_resumed_classes,
+                    resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "segment"
 DEFAULT_MODEL = "unet_small"
@@ -273,9 +274,9 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
     -------
     FitResult
     """
-    from ..data import LAYOUTS, pipeline_spec
-    from ..models import create_model, list_models, model_task
-    from .classify import _normalisation, _write_run_info
+    from ..data import pipeline_spec
+    from ..models import create_model
+    from .classify import _normalisation, _write_run_info, check_layout
 
     out = Path(out)
     say = log or (lambda line: print(line, flush=True))
@@ -289,13 +290,8 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
             pipeline = cfg.get("pipeline") if layout == "rgb" else None
     model = model or DEFAULT_MODEL
     layout = layout or "packed"
-    if layout not in LAYOUTS:
-        raise TrainingError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
-    if layout == "packed" and pipeline is not None:
-        raise TrainingError("--pipeline applies to --layout rgb only")
-    if model_task(model) != TASK:
-        raise TrainingError(f"model {model!r} is a {model_task(model)!r} model; segmentation models are: "
-                            f"{', '.join(list_models(TASK))}")
+    check_layout(layout, pipeline)
+    require_model_task(model, TASK, "segmentation models")
 
     if lr is None and optimizer == "adam":
         lr = DEFAULT_ADAM_LR
@@ -308,9 +304,7 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
     train_ds, val_ds, classes = load_segmentation_data(data, layout=layout, pipeline=pipeline,
                                                        val_fraction=val_fraction, seed=seed, cache=cache,
                                                        train_transform=transform)
-    if resume and list(base_ckpt["config"].get("classes", classes)) != classes:
-        raise TrainingError(f"{data}: classes {classes} differ from those of the run being resumed "
-                            f"({base_ckpt['config'].get('classes')})")
+    require_resumed_classes(base_ckpt, classes, data, resume=resume)
     seed_everything(seed)
     in_chans = 4 if layout == "packed" else 3
     net = create_model(model, in_chans=in_chans, num_classes=len(classes), **(model_kwargs or {}))
@@ -394,8 +388,7 @@ def predict_segmentation(weights, files, *, device="auto", display_pipeline="def
         try:
             raw = read(path)
             x = raw_to_tensor(raw, layout, pipe)[None].to(dev)
-            with torch.no_grad(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
-                                                 enabled=dev.type == "cuda"):
+            with inference(dev):
                 logits = model(x)
             mask = logits.float().argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
             shown = np.asarray(display(raw))
@@ -465,20 +458,10 @@ def evaluate_segmenter(weights, data, *, split: str = "test", batch_size: int = 
     task = SegmentationTask(len(classes), classes, dice_weight=float(cfg.get("dice_weight", 1.0)))
     cm = torch.zeros(len(classes), len(classes), dtype=torch.int64)
     total_loss, n = 0.0, 0
-    try:
-        from tqdm import tqdm
-
-        iterable = tqdm(loader, desc="eval", leave=False, disable=None if progress is None else not progress)
-    except ImportError:
-        iterable = loader
-    with torch.no_grad():
-        for x, y in iterable:
-            x, y = x.to(dev), y.to(dev)
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                logits = model(x)
-            total_loss += float(task.loss(logits, y)) * len(y)
-            n += len(y)
-            cm += confusion_counts(logits.float().argmax(dim=1), y, len(classes))
+    for logits, y in predict_batches(model, loader, dev, progress=progress):
+        total_loss += float(task.loss(logits, y)) * len(y)
+        n += len(y)
+        cm += confusion_counts(logits.float().argmax(dim=1), y, len(classes))
     s = segmentation_scores(cm.numpy(), classes)
     result = {"weights": ckpt["path"], "data": str(data), "split": split, "n": n, "classes": classes,
               "miou": s["miou"], "mdice": s["mdice"], "miou_fg": s["miou_fg"], "mdice_fg": s["mdice_fg"],

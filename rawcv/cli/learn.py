@@ -224,18 +224,25 @@ def register_predict(sub):
 # eval
 # --------------------------------------------------------------------------------------------
 
+def _add_eval_arguments(p, *, data_help: str, split_help: str, out_help: str, batch_size: int) -> None:
+    """The options every ``rawcv eval`` task over a dataset split takes."""
+    p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
+    p.add_argument("--data", required=True, metavar="DIR", help=data_help)
+    p.add_argument("--split", default="test", help=split_help)
+    p.add_argument("--out", default=None, metavar="DIR", help=out_help)
+    p.add_argument("--batch-size", type=_positive_int, default=batch_size)
+    p.add_argument("--workers", type=_non_negative_int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
 def add_eval_classify(tsub):
     p = tsub.add_parser("classify", help="accuracy and confusion matrix of a classifier",
                         description="Evaluate a classifier: accuracy and confusion matrix, printed and saved "
                                     "as confusion_matrix.png (in the checkpoint's folder or --out).")
-    p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
-    p.add_argument("--data", required=True, metavar="DIR", help="a synthetic dataset or a class folder")
-    p.add_argument("--split", default="test", help="split of a synthetic dataset (default test; 'all' for all)")
-    p.add_argument("--out", default=None, metavar="DIR", help="folder of confusion_matrix.png and eval_SPLIT.json")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--workers", type=_non_negative_int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    _add_eval_arguments(p, data_help="a synthetic dataset or a class folder",
+                        split_help="split of a synthetic dataset (default test; 'all' for all)",
+                        out_help="folder of confusion_matrix.png and eval_SPLIT.json", batch_size=64)
     p.set_defaults(func=run_eval_classify)
 
 
@@ -448,15 +455,8 @@ def add_eval_segment(tsub):
     p = tsub.add_parser("segment", help="per-class IoU and mIoU of a segmenter",
                         description="Evaluate a segmenter on a synthetic dataset split: per-class IoU and Dice, "
                                     "mIoU (over the whole split), saved as eval_segment_SPLIT.json.")
-    p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
-    p.add_argument("--data", required=True, metavar="DIR", help="a synthetic dataset with masks")
-    p.add_argument("--split", default="test", help="split (default test; 'all' for all)")
-    p.add_argument("--out", default=None, metavar="DIR", help="folder of eval_segment_SPLIT.json (default: the "
-                                                                 "checkpoint's)")
-    p.add_argument("--batch-size", type=_positive_int, default=8)
-    p.add_argument("--workers", type=_non_negative_int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    _add_eval_arguments(p, data_help="a synthetic dataset with masks", split_help="split (default test; 'all' for all)",
+                        out_help="folder of eval_segment_SPLIT.json (default: the checkpoint's)", batch_size=8)
     p.set_defaults(func=run_eval_segment)
 
 

@@ -31,7 +31,6 @@ space with the file's colour matrix).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -211,23 +210,12 @@ def _photo(name: str) -> np.ndarray:
 def photo_crop(rng, size: int) -> np.ndarray:
     """A random ``size x size`` crop of a random bundled photograph: random flip / 90-degree
     turn, exposure x U(0.2, 1.0) (dark to bright scenes, like the procedural ones)."""
-    from ..synth import skimage_scenes
+    from ..synth import random_scene_crop, skimage_scenes
 
     names = skimage_scenes()
     if not names:
         raise RawcvError("scikit-image photographs are not available (install scikit-image)")
-    img = _photo(names[int(rng.integers(len(names)))])
-    h, w = img.shape[:2]
-    if h < size or w < size:
-        import cv2
-
-        scale = size / min(h, w)
-        img = cv2.resize(img, (max(size, int(math.ceil(w * scale))), max(size, int(math.ceil(h * scale)))),
-                         interpolation=cv2.INTER_AREA)
-        h, w = img.shape[:2]
-    y = int(rng.integers(0, h - size + 1))
-    x = int(rng.integers(0, w - size + 1))
-    out = img[y:y + size, x:x + size]
+    out = random_scene_crop(_photo(names[int(rng.integers(len(names)))]), size, rng)
     k = int(rng.integers(4))
     if k:
         out = np.rot90(out, k)

@@ -26,7 +26,8 @@ import numpy as np
 from ..errors import OutputExistsError, RawcvError
 from .camera import CameraParams, capture, random_camera, write_capture_dng
 from .noise import NoiseParams, parse_noise
-from .scenes import CLASS_NAMES, generate_scene, load_skimage_scene, scene_from_image, skimage_scenes
+from .scenes import (CLASS_NAMES, generate_scene, load_skimage_scene, random_scene_crop, scene_from_image,
+                     skimage_scenes)
 
 TASKS = ("classify", "segment", "restore")
 SPLITS = ("train", "val", "test")
@@ -103,16 +104,7 @@ def _image_sources(from_images: Optional[str]):
 
 
 def _random_crop(image, size, rng):
-    h, w = image.shape[:2]
-    if h < size or w < size:
-        import cv2
-        scale = size / min(h, w)
-        image = cv2.resize(image, (max(size, int(np.ceil(w * scale))), max(size, int(np.ceil(h * scale)))),
-                           interpolation=cv2.INTER_AREA)
-        h, w = image.shape[:2]
-    y = int(rng.integers(0, h - size + 1))
-    x = int(rng.integers(0, w - size + 1))
-    out = image[y:y + size, x:x + size]
+    out = random_scene_crop(image, size, rng)
     # random exposure so photographs span dark to bright scenes like the procedural ones
     return np.ascontiguousarray(out * np.float32(rng.uniform(0.3, 1.0)), dtype=np.float32)
 

@@ -557,7 +557,24 @@ def load_skimage_scene(name: str, *, linear: bool = True) -> np.ndarray:
     return scene_from_image(img) if linear else img
 
 
+def random_scene_crop(image, size: int, rng) -> np.ndarray:
+    """A random ``size x size`` window of ``image`` (H x W x C), the image first enlarged (area
+    interpolation, aspect kept) where a side is shorter than ``size``. Draws the top, then the
+    left offset from ``rng``; returns a view where no enlargement was needed."""
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        import cv2
+
+        scale = size / min(h, w)
+        image = cv2.resize(image, (max(size, int(np.ceil(w * scale))), max(size, int(np.ceil(h * scale)))),
+                           interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+    y = int(rng.integers(0, h - size + 1))
+    x = int(rng.integers(0, w - size + 1))
+    return image[y:y + size, x:x + size]
+
+
 __all__ = [
     "SHAPE_CLASSES", "CLASS_NAMES", "MIN_VISIBLE_FRACTION", "Scene", "generate_scene",
-    "scene_from_image", "skimage_scenes", "load_skimage_scene",
+    "scene_from_image", "skimage_scenes", "load_skimage_scene", "random_scene_crop",
 ]

@@ -113,6 +113,19 @@ def random_crop(x: torch.Tensor, size, *, layout: str = "mosaic", generator: Opt
 # --------------------------------------------------------------------------- flips
 
 
+def flip_spatial(x: torch.Tensor, *, horizontal: bool = False, vertical: bool = False,
+                 transpose: bool = False) -> torch.Tensor:
+    """Transpose, then flip horizontally, then vertically the last two axes of any tensor (the
+    order of :func:`rawcv.meta.cfa_flip`); what an image, a mask or a mosaic's pixels undergo."""
+    if transpose:
+        x = x.transpose(-2, -1)
+    if horizontal:
+        x = x.flip(-1)
+    if vertical:
+        x = x.flip(-2)
+    return x
+
+
 def flip_mosaic(mosaic: torch.Tensor, cfa: str, *, horizontal: bool = False, vertical: bool = False,
                 transpose: bool = False):
     """Flip / transpose a mosaic (``... x H x W``, even H and W); returns ``(tensor, new cfa)``.
@@ -130,13 +143,7 @@ def flip_mosaic(mosaic: torch.Tensor, cfa: str, *, horizontal: bool = False, ver
     H, W = mosaic.shape[-2:]
     if H % 2 or W % 2:
         raise ValueError(f"flipping a mosaic needs even height and width to re-map the CFA, got {H} x {W}")
-    x = mosaic
-    if transpose:
-        x = x.transpose(-2, -1)
-    if horizontal:
-        x = x.flip(-1)
-    if vertical:
-        x = x.flip(-2)
+    x = flip_spatial(mosaic, horizontal=horizontal, vertical=vertical, transpose=transpose)
     return x, cfa_flip(validate_cfa(cfa), horizontal=horizontal, vertical=vertical, transpose=transpose)
 
 
@@ -156,14 +163,8 @@ def flip_packed(packed: torch.Tensor, *, horizontal: bool = False, vertical: boo
     """
     if packed.dim() < 3 or packed.shape[-3] != 4:
         raise ValueError(f"packed tensors are ... x 4 x h x w, got shape {tuple(packed.shape)}")
-    x = packed
-    if transpose:
-        x = x[..., [0, 2, 1, 3], :, :].transpose(-2, -1)
-    if horizontal:
-        x = x.flip(-1)
-    if vertical:
-        x = x.flip(-2)
-    return x
+    x = packed[..., [0, 2, 1, 3], :, :] if transpose else packed
+    return flip_spatial(x, horizontal=horizontal, vertical=vertical, transpose=transpose)
 
 
 # --------------------------------------------------------------------------- photometric
@@ -362,5 +363,5 @@ class BayerAugment(nn.Module):
         return self.apply(x, self.sample_params(x.shape), cfa)
 
 
-__all__ = ["crop", "random_crop", "flip_mosaic", "flip_packed", "adjust_exposure", "raw_noise_variance",
+__all__ = ["crop", "random_crop", "flip_spatial", "flip_mosaic", "flip_packed", "adjust_exposure", "raw_noise_variance",
            "add_raw_noise", "AugmentParams", "BayerAugment"]

@@ -162,7 +162,7 @@ class PairedAugment:
         self.exposure = exposure if layout == "packed" else None
 
     def __call__(self, x, y):
-        from ..torch.augment import flip_packed
+        from ..torch.augment import flip_packed, flip_spatial
 
         s = 2 if self.layout == "packed" else 1
         if self.crop is not None:
@@ -177,21 +177,9 @@ class PairedAugment:
         t = bool(self.transpose and y.shape[-1] == y.shape[-2] and torch.rand(()) < 0.5)
         h = bool(self.flip and torch.rand(()) < 0.5)
         v = bool(self.flip and torch.rand(()) < 0.5)
-        if self.layout == "packed":
-            x = flip_packed(x, horizontal=h, vertical=v, transpose=t)
-        else:
-            if t:
-                x = x.transpose(-2, -1)
-            if h:
-                x = x.flip(-1)
-            if v:
-                x = x.flip(-2)
-        if t:
-            y = y.transpose(-2, -1)
-        if h:
-            y = y.flip(-1)
-        if v:
-            y = y.flip(-2)
+        flip = flip_packed if self.layout == "packed" else flip_spatial
+        x = flip(x, horizontal=h, vertical=v, transpose=t)
+        y = flip_spatial(y, horizontal=h, vertical=v, transpose=t)
         if self.exposure is not None:
             lo, hi = self.exposure
             x = x * float(lo + (hi - lo) * torch.rand(()))

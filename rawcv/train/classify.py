@@ -187,6 +187,31 @@ def default_augmentation(layout: str, noise=None):
     return RGBFlip()
 
 
+def synth_train_val(data, *, target: str, layout: str, pipeline=None, cache: Optional[str] = None,
+                    train_transform=None, val_transform=None, val_fraction: float = 0.2, seed: int = 0) -> tuple:
+    """``(train, val or None, classes)`` of a ``rawcv synth`` dataset with ``target`` ``"label"`` or
+    ``"mask"``: its ``train`` and ``val`` splits, or, where it has no ``val`` items, ``val_fraction``
+    of ``train`` (deterministic in ``seed``; stratified by label for ``"label"``)."""
+    from ..data import SynthDataset, split_indices
+
+    def synth(split, transform=None):
+        return SynthDataset(data, split, layout=layout, target=target, cache=cache, pipeline=pipeline,
+                            transform=transform)
+
+    train = synth("train", train_transform)
+    if len(train) == 0:
+        raise RawcvError(f"{data}: the synthetic dataset has no 'train' items")
+    classes = list(train.classes)
+    val = synth("val", val_transform)
+    if len(val) == 0:
+        val = None
+        if val_fraction > 0 and len(train) >= 2:
+            labels = train.targets if target == "label" else None
+            tr_idx, va_idx = split_indices(len(train), val_fraction, seed, labels=labels)
+            train, val = Subset(train, tr_idx), Subset(synth("train", val_transform), va_idx)
+    return train, val, classes
+
+
 def load_classification_data(data, *, layout: str = "packed", pipeline=None, val_fraction: float = 0.2,
                              seed: int = 0, cache: Optional[str] = None, crop=None, train_transform=None,
                              val_transform=None):
@@ -201,7 +226,7 @@ def load_classification_data(data, *, layout: str = "packed", pipeline=None, val
     -------
     (train, val or None, classes, source) with source ``"synth"`` or ``"folder"``.
     """
-    from ..data import RawFolder, SynthDataset, is_synth_dataset, split_indices
+    from ..data import RawFolder, is_synth_dataset, split_indices
 
     if not Path(data).is_dir():
         raise RawcvError(f"{data}: no such data folder")
@@ -209,21 +234,9 @@ def load_classification_data(data, *, layout: str = "packed", pipeline=None, val
         if crop is not None:
             raise RawcvError("--crop applies to class folders only (a synthetic dataset has one image size)")
 
-        def synth(split, transform=None):
-            return SynthDataset(data, split, layout=layout, target="label", cache=cache, pipeline=pipeline,
-                                transform=transform)
-
-        train = synth("train", train_transform)
-        if len(train) == 0:
-            raise RawcvError(f"{data}: the synthetic dataset has no 'train' items")
-        classes = list(train.classes)
-        val = synth("val", val_transform)
-        if len(val) == 0:
-            val = None
-            if val_fraction > 0 and len(train) >= 2:
-                tr_idx, va_idx = split_indices(len(train), val_fraction, seed, labels=train.targets)
-                train, val = Subset(train, tr_idx), Subset(synth("train", val_transform), va_idx)
-        return train, val, classes, "synth"
+        return synth_train_val(data, target="label", layout=layout, pipeline=pipeline, cache=cache,
+                               train_transform=train_transform, val_transform=val_transform,
+                               val_fraction=val_fraction, seed=seed) + ("synth",)
 
     def folder(transform=None):
         return RawFolder(data, layout=layout, cache=cache, pipeline=pipeline, crop=crop, transform=transform)

@@ -21,7 +21,6 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Subset
 
 from ..errors import OutputExistsError, RawcvError
 from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
@@ -193,7 +192,8 @@ def load_segmentation_data(data, *, layout: str = "packed", pipeline=None, val_f
     The dataset's ``val`` split is used for validation, or ``val_fraction`` of ``train`` when it
     has none. Returns ``(train, val or None, classes)``; ``classes`` include ``background`` (id 0).
     """
-    from ..data import SynthDataset, is_synth_dataset, split_indices
+    from ..data import is_synth_dataset
+    from .classify import synth_train_val
 
     if not Path(data).is_dir():
         raise RawcvError(f"{data}: no such data folder")
@@ -201,21 +201,8 @@ def load_segmentation_data(data, *, layout: str = "packed", pipeline=None, val_f
         raise RawcvError(f"{data}: segmentation needs a synthetic dataset with masks (a folder with manifest.json, "
                          "made by 'rawcv synth --task segment')")
 
-    def synth(split, transform=None):
-        return SynthDataset(data, split, layout=layout, target="mask", cache=cache, pipeline=pipeline,
-                            transform=transform)
-
-    train = synth("train", train_transform)
-    if len(train) == 0:
-        raise RawcvError(f"{data}: the synthetic dataset has no 'train' items")
-    classes = list(train.classes)
-    val = synth("val")
-    if len(val) == 0:
-        val = None
-        if val_fraction > 0 and len(train) >= 2:
-            tr_idx, va_idx = split_indices(len(train), val_fraction, seed)
-            train, val = Subset(train, tr_idx), Subset(synth("train"), va_idx)
-    return train, val, classes
+    return synth_train_val(data, target="mask", layout=layout, pipeline=pipeline, cache=cache,
+                           train_transform=train_transform, val_fraction=val_fraction, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------

@@ -138,7 +138,8 @@ def measure(args, path: Path) -> tuple:
     default_numba = load_pipeline("default", backend="numba")
     res.register("core", "rawcv core chain (fused)", "rawcv", lambda: core.run(raw))
     # what a batch does (rawcv.batch reuses its output buffers): no fresh pages for the kernel to zero
-    core_buffer = core.run(raw).image
+    core_out = core.run(raw).image
+    core_buffer = np.empty_like(core_out)
     res.register("core_out", "rawcv core chain (fused), into a reused output buffer", "rawcv",
                  lambda: core.run(raw, out=core_buffer))
     res.register("core_numba", "rawcv core chain, stage by stage (numba backend)", "rawcv",
@@ -157,7 +158,6 @@ def measure(args, path: Path) -> tuple:
     res.register("core_1t", "rawcv core chain (fused), 1 Numba thread", "rawcv", one_thread(lambda: core.run(raw)))
     res.register("default", "rawcv default pipeline (fused, with median 3x3)", "rawcv", lambda: default.run(raw))
     res.register("default_numba", "rawcv default pipeline, stage by stage", "rawcv", lambda: default_numba.run(raw))
-    core_out = core.run(raw).image
     res.checks.append(("fused core chain == stage-by-stage core chain (bit for bit)",
                        np.array_equal(core_out, core_numba.run(raw).image)))
     res.checks.append(("fused default pipeline == stage-by-stage (bit for bit)",

@@ -106,16 +106,14 @@ class InputTransform:
         self.name = name
 
     def __call__(self, x):
-        if self.name == "none":
-            return x
         if self.name in ("mean", "mean_sqrt"):
             dims = tuple(range(x.dim() - 3, x.dim()))
             x = x / x.mean(dim=dims, keepdim=True).clamp(min=_MEAN_FLOOR)
         if self.name in ("sqrt", "mean_sqrt"):
-            return x.clamp(min=0).sqrt()
-        if self.name == "mean":
-            return x
-        return torch.log(x.clamp(min=0) + _LOG_EPS)
+            x = x.clamp(min=0).sqrt()
+        if self.name == "log":
+            x = torch.log(x.clamp(min=0) + _LOG_EPS)
+        return x
 
     def __repr__(self) -> str:
         return f"InputTransform({self.name!r})"

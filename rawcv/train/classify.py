@@ -341,20 +341,15 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
         raise TrainingError("--freeze backbone needs --init CHECKPOINT (a pretrained backbone to keep)")
     base_ckpt = starting_checkpoint(out, resume=resume, init=init, overwrite=overwrite, check=_check_task)
     model, model_kwargs = checkpoint_architecture(base_ckpt, model, model_kwargs, resume=resume, log=say)
+    layout, pipeline = run_input(base_ckpt, layout, pipeline, resume=resume)
     if base_ckpt is not None:
         cfg = base_ckpt["config"]
-        if resume or layout is None:
-            layout = cfg.get("layout", "packed")
-        if resume or pipeline is None:
-            pipeline = cfg.get("pipeline") if layout == "rgb" else None
         if resume or crop is None:
             crop = cfg.get("crop", crop)
         if resume or input_transform is None:
             input_transform = checkpoint_input_transform(cfg)
     input_transform = InputTransform(input_transform or "none").name
     model = model or "resnet18"
-    layout = layout or "packed"
-    check_layout(layout, pipeline)
     require_model_task(model, TASK, "classifiers")
 
     config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
@@ -403,14 +398,24 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     return fit_and_report(trainer, resume=resume, metric="accuracy", label="accuracy")
 
 
-def check_layout(layout: str, pipeline) -> None:
-    """A known input layout, and a pipeline only with the ``rgb`` one (packed raw has none)."""
+def run_input(ckpt: Optional[dict], layout: Optional[str], pipeline, *, resume: bool) -> tuple:
+    """``(layout, pipeline)`` of a training run: the checkpoint's where it resumes or where they are
+    not given, else ``packed`` without a pipeline; checked: a known layout, and a pipeline only
+    with ``rgb`` (packed raw has none)."""
     from ..data import LAYOUTS
 
+    if ckpt is not None:
+        cfg = ckpt["config"]
+        if resume or layout is None:
+            layout = cfg.get("layout", "packed")
+        if resume or pipeline is None:
+            pipeline = cfg.get("pipeline") if layout == "rgb" else None
+    layout = layout or "packed"
     if layout not in LAYOUTS:
         raise TrainingError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     if layout == "packed" and pipeline is not None:
         raise TrainingError("--pipeline applies to --layout rgb only")
+    return layout, pipeline
 
 
 def _normalisation(layout, pipeline) -> str:

@@ -251,21 +251,14 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
     """
     from ..data import pipeline_spec
     from ..models import create_model
-    from .classify import _normalisation, _write_run_info, check_layout
+    from .classify import _normalisation, _write_run_info, run_input
 
     out = Path(out)
     say = log or (lambda line: print(line, flush=True))
     base_ckpt = starting_checkpoint(out, resume=resume, init=init, overwrite=overwrite, check=_check_task)
     model, model_kwargs = checkpoint_architecture(base_ckpt, model, model_kwargs, resume=resume, log=say)
-    if base_ckpt is not None:
-        cfg = base_ckpt["config"]
-        if resume or layout is None:
-            layout = cfg.get("layout", "packed")
-        if resume or pipeline is None:
-            pipeline = cfg.get("pipeline") if layout == "rgb" else None
+    layout, pipeline = run_input(base_ckpt, layout, pipeline, resume=resume)
     model = model or DEFAULT_MODEL
-    layout = layout or "packed"
-    check_layout(layout, pipeline)
     require_model_task(model, TASK, "segmentation models")
 
     if lr is None and optimizer == "adam":

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
 from ..errors import RawcvError
-from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
+from .checkpoint import CheckpointError, load_state_dict
 from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
-                    inference, make_loader, make_loaders, predict_batches, require_model_task,
+                    inference, load_trained, make_loader, make_loaders, predict_batches, require_model_task,
                     require_resumed_classes, resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "classify"
@@ -443,14 +443,7 @@ def _write_run_info(out: Path, **info) -> None:
 
 def load_classifier(weights, device="auto"):
     """``(model, ckpt, device)`` of a classification checkpoint (file or run folder), in eval mode."""
-    dev = resolve_device(device)
-    ckpt = load_checkpoint(weights)
-    _check_task(ckpt)
-    model, ckpt = build_model(ckpt, device=dev)
-    if not ckpt["config"].get("classes"):
-        n = ckpt["config"].get("num_classes", 0)
-        ckpt["config"]["classes"] = [str(i) for i in range(n)]
-    return model, ckpt, dev
+    return load_trained(weights, device, check=_check_task)
 
 
 def _input_of(raw, cfg: dict):

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import OutputExistsError, RawcvError
-from .checkpoint import CheckpointError, load_checkpoint, load_state_dict, save_checkpoint, unwrap_model
+from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict, save_checkpoint, unwrap_model
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "step", "none")
@@ -68,6 +68,19 @@ def starting_checkpoint(out, *, resume: bool = False, init=None, overwrite: bool
     if check is not None:
         check(ckpt)
     return ckpt
+
+
+def load_trained(weights, device="auto", *, check: Callable[[dict], None], name_classes: bool = True) -> tuple:
+    """``(model, ckpt, device)`` of a trained checkpoint (file or run folder), in eval mode, after
+    ``check(ckpt)`` (the task's); with ``name_classes`` a checkpoint without class names gets
+    ``"0" .. "K-1"``."""
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(weights)
+    check(ckpt)
+    model, ckpt = build_model(ckpt, device=dev)
+    if name_classes and not ckpt["config"].get("classes"):
+        ckpt["config"]["classes"] = [str(i) for i in range(ckpt["config"].get("num_classes", 0))]
+    return model, ckpt, dev
 
 
 def require_model_task(model: str, task: str, noun: str) -> None:
@@ -714,6 +727,6 @@ def fit_and_report(trainer: "Trainer", *, resume: bool = False, metric: str, lab
 
 __all__ = ["Trainer", "TrainConfig", "FitResult", "Task", "TrainingError", "make_loader", "make_loaders",
            "fit_and_report", "progress_bar", "inference", "predict_batches", "starting_checkpoint", "checkpoint_architecture", "require_model_task",
-           "require_resumed_classes", "resolve_device",
+           "require_resumed_classes", "load_trained", "resolve_device",
            "seed_everything", "seed_worker", "move_to", "get_rng_state", "set_rng_state", "write_history",
            "OPTIMIZERS", "SCHEDULES", "DEFAULT_LR"]

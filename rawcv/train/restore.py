@@ -36,10 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import OutputExistsError, RawcvError
-from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict, save_checkpoint
+from .checkpoint import CheckpointError, load_state_dict, save_checkpoint
 from .engine import (LAST, Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
-                    get_rng_state, inference, make_loaders, progress_bar, require_model_task, resolve_device,
-                    seed_everything, starting_checkpoint)
+                    get_rng_state, inference, load_trained, make_loaders, progress_bar, require_model_task,
+                    resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "restore"
 GAN_LOSSES = ("bce", "lsgan")
@@ -526,11 +526,7 @@ def tiled_apply(fn, x: torch.Tensor, *, tile: int = 128, overlap: int = 16, alig
 
 def load_restorer(weights, device="auto"):
     """``(generator, ckpt, device)`` of a restoration checkpoint (file or run folder), in eval mode."""
-    dev = resolve_device(device)
-    ckpt = load_checkpoint(weights)
-    _check_task(ckpt)
-    model, ckpt = build_model(ckpt, device=dev)
-    return model, ckpt, dev
+    return load_trained(weights, device, check=_check_task, name_classes=False)
 
 
 def restore_packed(model, packed, variance, gains, *, variance_scale: float = VARIANCE_SCALE, tile: int = 128,

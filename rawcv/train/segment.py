@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OutputExistsError, RawcvError
-from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict
+from .checkpoint import CheckpointError, load_state_dict
 from .engine import (Task, TrainConfig, Trainer, checkpoint_architecture, fit_and_report, inference,
-                    make_loader, make_loaders, predict_batches, require_model_task, require_resumed_classes,
-                    resolve_device, seed_everything, starting_checkpoint)
+                    load_trained, make_loader, make_loaders, predict_batches, require_model_task,
+                    require_resumed_classes, resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "segment"
 DEFAULT_MODEL = "unet_small"
@@ -305,13 +305,7 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
 
 def load_segmenter(weights, device="auto"):
     """``(model, ckpt, device)`` of a segmentation checkpoint (file or run folder), in eval mode."""
-    dev = resolve_device(device)
-    ckpt = load_checkpoint(weights)
-    _check_task(ckpt)
-    model, ckpt = build_model(ckpt, device=dev)
-    if not ckpt["config"].get("classes"):
-        ckpt["config"]["classes"] = [str(i) for i in range(ckpt["config"].get("num_classes", 0))]
-    return model, ckpt, dev
+    return load_trained(weights, device, check=_check_task)
 
 
 def colorize(mask: np.ndarray) -> np.ndarray:

@@ -185,6 +185,17 @@ def default_augmentation(layout: str, noise=None):
     return RGBFlip()
 
 
+def synth_split(data, split: str, **kwargs):
+    """The ``split`` of a synthetic dataset (:class:`rawcv.data.SynthDataset` with ``kwargs``);
+    an empty one is an error that lists the splits there are."""
+    from ..data import SynthDataset
+
+    ds = SynthDataset(data, split, **kwargs)
+    if len(ds) == 0:
+        raise RawcvError(f"{data}: no items in split {split!r} (splits: {', '.join(ds.splits) or 'none'}, or 'all')")
+    return ds
+
+
 def synth_train_val(data, *, target: str, layout: str, pipeline=None, cache: Optional[str] = None,
                     train_transform=None, val_transform=None, val_fraction: float = 0.2, seed: int = 0) -> tuple:
     """``(train, val or None, classes)`` of a ``rawcv synth`` dataset with ``target`` ``"label"`` or
@@ -399,9 +410,10 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
 
 
 def run_input(ckpt: Optional[dict], layout: Optional[str], pipeline, *, resume: bool) -> tuple:
-    """``(layout, pipeline)`` of a training run: the checkpoint's where it resumes or where they are
-    not given, else ``packed`` without a pipeline; checked: a known layout, and a pipeline only
-    with ``rgb`` (packed raw has none)."""
+    """``(layout, pipeline)`` of a training run, or of a trained model (``ckpt`` and no ``layout``
+    or ``pipeline`` given): the checkpoint's where it resumes or where they are not given, else
+    ``packed`` without a pipeline; checked: a known layout, and a pipeline only with ``rgb``
+    (packed raw has none)."""
     from ..data import LAYOUTS
 
     if ckpt is not None:
@@ -553,22 +565,18 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
     dict with ``accuracy``, ``loss``, ``correct``, ``total``, ``classes``, ``confusion`` (list of
     lists), ``per_class_accuracy``, ``split``, ``png``.
     """
-    from ..data import RawFolder, SynthDataset, is_synth_dataset
+    from ..data import RawFolder, is_synth_dataset
     from .plots import plot_confusion_matrix
 
     model, ckpt, dev = load_classifier(weights, device)
     cfg = ckpt["config"]
     classes = list(cfg["classes"])
-    layout = cfg.get("layout", "packed")
-    pipeline = cfg.get("pipeline") if layout == "rgb" else None
+    layout, pipeline = run_input(ckpt, None, None, resume=False)
     if not Path(data).is_dir():
         raise RawcvError(f"{data}: no such data folder")
     transform = _with_input_transform(None, checkpoint_input_transform(cfg))
     if is_synth_dataset(data):
-        ds = SynthDataset(data, split, layout=layout, target="label", pipeline=pipeline, transform=transform)
-        if len(ds) == 0:
-            raise RawcvError(f"{data}: no items in split {split!r} "
-                             f"(splits: {', '.join(ds.splits) or 'none'}, or 'all')")
+        ds = synth_split(data, split, layout=layout, target="label", pipeline=pipeline, transform=transform)
         where = f"split {split!r} of {data}"
         split_name = split
     else:

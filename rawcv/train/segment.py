@@ -400,20 +400,18 @@ def evaluate_segmenter(weights, data, *, split: str = "test", batch_size: int = 
     ``per_class_iou`` / ``per_class_dice`` (class -> value or None), ``confusion``, ``loss``,
     ``classes``, ``split``, ``n``, ``json``.
     """
-    from ..data import SynthDataset, is_synth_dataset
+    from ..data import is_synth_dataset
+    from .classify import run_input, synth_split
 
     model, ckpt, dev = load_segmenter(weights, device)
     cfg = ckpt["config"]
     classes = list(cfg["classes"])
-    layout = cfg.get("layout", "packed")
-    pipeline = cfg.get("pipeline") if layout == "rgb" else None
+    layout, pipeline = run_input(ckpt, None, None, resume=False)
     if not Path(data).is_dir():
         raise RawcvError(f"{data}: no such data folder")
     if not is_synth_dataset(data):
         raise RawcvError(f"{data}: evaluation needs a synthetic dataset with masks (manifest.json)")
-    ds = SynthDataset(data, split, layout=layout, target="mask", pipeline=pipeline)
-    if len(ds) == 0:
-        raise RawcvError(f"{data}: no items in split {split!r} (splits: {', '.join(ds.splits) or 'none'}, or 'all')")
+    ds = synth_split(data, split, layout=layout, target="mask", pipeline=pipeline)
     if list(ds.classes) != classes:
         raise RawcvError(f"{data}: classes {ds.classes} differ from the model's {classes}")
     loader = make_loader(ds, batch_size=batch_size, shuffle=False, workers=workers, device=dev)

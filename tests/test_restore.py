@@ -298,12 +298,17 @@ def test_cli_predict_restore_png_tiff_and_no_overwrite(trained, tmp_path):
 def test_cli_eval_restore_reports_models_and_baselines(trained, tmp_path):
     run, data = trained
     res = rawcv("eval", "restore", "--weights", run, "--data", data, "--out", tmp_path, "--device", "cpu",
-                "--show", 2)
+                "--show", 2, "--self-ensemble")
     assert res.returncode == 0, res.stderr
     for word in ("median3_mosaic", "mean3_rgb", "nlm_vst", "PSNR lin", "best classical"):
         assert word in res.stdout
     out = json.loads((tmp_path / "eval_restore.json").read_text())
-    assert out["n"] == 4 and len(out["models"]) == 1
+    assert out["n"] == 4 and len(out["models"]) == 2 and len(out["weights"]) == 1
+    plain, ensemble = out["models"]
+    assert ensemble == plain + " x8"
+    # the mean of 8 estimates of the same pixels: close to the plain output, not equal to it
+    gap = abs(out["methods"][ensemble]["psnr_linear"] - out["methods"][plain]["psnr_linear"])
+    assert 0 < gap < 3
     for name, m in out["methods"].items():
         assert np.isfinite(m["psnr_linear"]) and 0 < m["ssim_srgb"] <= 1, name
     # denoising beats no denoising at high noise

@@ -233,6 +233,44 @@ def test_flip_then_demosaic_equals_demosaic_then_flip(cfa):
                 assert torch.allclose(a, b, rtol=0, atol=3e-7)
 
 
+def _bilinear_rggb(p):
+    return tisp.demosaic_bilinear(tt.unpack(p, "RGGB"), cfa="RGGB")
+
+
+def test_bayer_self_ensemble_keeps_the_cfa_in_every_branch():
+    # bilinear demosaicing commutes with flips when the CFA is re-mapped, so if every one of the 8
+    # branches feeds fn a true RGGB mosaic and maps its output back, the mean is bilinear itself
+    # (inside: the flipped branches lose a border row/column and see mirrored borders there)
+    p = torch.rand(2, 4, 9, 13, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    out = aug.bayer_self_ensemble(_bilinear_rggb, p)
+    ref = _bilinear_rggb(p)
+    assert out.shape == ref.shape == (2, 3, 18, 26)
+    assert torch.allclose(out[..., 2:-2, 2:-2], ref[..., 2:-2, 2:-2], rtol=0, atol=1e-12)
+    assert torch.allclose(out, ref, rtol=0, atol=0.5)     # borders: still estimates of the same pixels
+    # a GRBG view of the same values (what a flip without the crop would feed) is far from it
+    wrong = tisp.demosaic_bilinear(tt.unpack(p, "RGGB"), cfa="GRBG")
+    assert float((wrong - ref)[..., 2:-2, 2:-2].abs().mean()) > 0.05
+
+
+def test_bayer_self_ensemble_averages_over_the_eight_frames():
+    # fn adds its own frame's column index: after mapping back (H x W full-resolution frame), x
+    # appears as x and W - 2 - x (a flip, then the crop of one column) in the four untransposed
+    # branches, y as y and H - 2 - y in the four transposed ones: their mean is (H + W - 4) / 4
+    # wherever all 8 branches cover
+    def with_ramp(p, v):
+        y = _bilinear_rggb(p) + 0 * v.sum()
+        return y + torch.arange(y.shape[-1], dtype=y.dtype)
+    p = torch.rand(1, 4, 6, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    out = aug.bayer_self_ensemble(with_ramp, p, torch.zeros_like(p))
+    H, W = 12, 20
+    expected = _bilinear_rggb(p) + (H + W - 4) / 4
+    assert torch.allclose(out[..., 2:-2, 2:-2], expected[..., 2:-2, 2:-2], rtol=0, atol=1e-9)
+    constant = aug.bayer_self_ensemble(lambda p: torch.ones(1, 3, 2 * p.shape[-2], 2 * p.shape[-1]), p)
+    assert torch.equal(constant, torch.ones(1, 3, H, W))        # every pixel covered, counts normalised
+    with pytest.raises(ValueError, match="packed RGGB"):
+        aug.bayer_self_ensemble(_bilinear_rggb, torch.zeros(1, 1, 4, 4))
+
+
 @pytest.mark.parametrize("cfa", BAYER_PATTERNS)
 def test_flip_packed_is_pack_of_the_flipped_mosaic(cfa):
     m = torch.rand(2, 1, 6, 10, generator=torch.Generator().manual_seed(2))

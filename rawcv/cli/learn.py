@@ -429,6 +429,8 @@ def add_predict_restore(tsub):
                    help="noise level: auto (the file's NoiseProfile, else estimated), or e.g. high / 0.012")
     p.add_argument("--tile", type=_positive_int, default=256, help="tile side in pixels (default 256)")
     p.add_argument("--overlap", type=_non_negative_int, default=32, help="tile overlap in pixels (default 32)")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="average the generator over the 8 Bayer-preserving flips/transposes (8x the time)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run_predict_restore)
@@ -440,7 +442,8 @@ def run_predict_restore(args) -> int:
     failures = 0
     for path, target, info in predict_restore_files(args.weights, args.inputs, args.output, linear=args.linear,
                                                     pipeline=args.pipeline, noise=args.noise, tile=args.tile,
-                                                    overlap=args.overlap, overwrite=args.overwrite,
+                                                    overlap=args.overlap, self_ensemble=args.self_ensemble,
+                                                    overwrite=args.overwrite,
                                                     device=args.device):
         if isinstance(target, Exception):
             fail_line("predict", target)
@@ -496,6 +499,8 @@ def add_eval_restore(tsub):
     p.add_argument("--show", type=_non_negative_int, default=4, help="images in the side-by-side PNG (default 4)")
     p.add_argument("--tile", type=_positive_int, default=256)
     p.add_argument("--overlap", type=_non_negative_int, default=32)
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="also report each model averaged over the 8 Bayer-preserving flips/transposes ('LABEL x8')")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the first checkpoint's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -511,7 +516,8 @@ def run_eval_restore(args) -> int:
     res = evaluate_restore(args.weights, data=args.data, split=args.split, synthetic=args.synthetic,
                            noise=args.noise, size=args.size, seed=args.seed, sources=args.sources,
                            nlm=not args.no_nlm, nlm_params={"h": args.nlm_h} if args.nlm_h else None,
-                           tile=args.tile, overlap=args.overlap, device=args.device, out=args.out, n_show=args.show,
+                           tile=args.tile, overlap=args.overlap, self_ensemble=args.self_ensemble,
+                           device=args.device, out=args.out, n_show=args.show,
                            progress=None)
     if args.json:
         print(json.dumps({k: v for k, v in res.items() if k != "per_image"}))

@@ -19,8 +19,8 @@ Examples
 """
 
 from . import augment, backend, isp, tensors
-from .augment import (AugmentParams, BayerAugment, add_raw_noise, adjust_exposure, crop, flip_mosaic, flip_packed,
-                      random_crop, raw_noise_variance)
+from .augment import (AugmentParams, BayerAugment, add_raw_noise, adjust_exposure, bayer_self_ensemble, crop,
+                      flip_mosaic, flip_packed, random_crop, raw_noise_variance)
 from .backend import resolve_device, run_numpy_reference, run_pipeline_torch
 from .isp import (ApplyColorMatrix, CorrectVignetting, DemosaicBilinear, Denoise, DenoiseMean, DenoiseMedian, Encode,
                   EncodeQuantize, GainsGrayWorld, GainsWhiteWorld, GammaDecode, GammaEncode, Quantize, SRGBDecode,
@@ -48,6 +48,7 @@ __all__ = [
     # backend
     "resolve_device", "run_pipeline_torch", "run_numpy_reference",
     # augmentation
-    "crop", "random_crop", "flip_mosaic", "flip_packed", "adjust_exposure", "raw_noise_variance", "add_raw_noise",
+    "crop", "random_crop", "flip_mosaic", "flip_packed", "bayer_self_ensemble", "adjust_exposure",
+    "raw_noise_variance", "add_raw_noise",
     "AugmentParams", "BayerAugment",
 ]

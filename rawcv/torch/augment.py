@@ -167,6 +167,53 @@ def flip_packed(packed: torch.Tensor, *, horizontal: bool = False, vertical: boo
     return flip_spatial(x, horizontal=horizontal, vertical=vertical, transpose=transpose)
 
 
+def bayer_self_ensemble(fn: Callable[..., torch.Tensor], *packed: torch.Tensor) -> torch.Tensor:
+    """Mean of ``fn`` over the 8 flips and transposes of packed RGGB inputs, each kept RGGB.
+
+    Geometric self-ensemble (Lim et al. 2017) for a network that takes packed RGGB raw
+    (``N x 4 x h x w`` tensors, e.g. the image and its noise-variance map) and returns a
+    full-resolution image (``N x C x 2h x 2w``). A transpose keeps an RGGB mosaic RGGB; a flip
+    would make it GRBG / GBRG / BGGR, so the flipped mosaic loses its first and last column (row)
+    and is RGGB again ("Bayer preserving augmentation", Liu et al. 2019). Each output is mapped
+    back to the input's frame and every pixel is the mean of the estimates that cover it (8
+    inside, at least 2 on the outermost rows and columns).
+
+    Examples
+    --------
+    >>> from rawcv.torch.isp import demosaic_bilinear
+    >>> from rawcv.torch.tensors import unpack
+    >>> bilinear = lambda p: demosaic_bilinear(unpack(p, "RGGB"), cfa="RGGB")
+    >>> p = torch.rand(1, 4, 8, 8, dtype=torch.float64)
+    >>> y = bayer_self_ensemble(bilinear, p)
+    >>> bool(torch.allclose(y[..., 2:-2, 2:-2], bilinear(p)[..., 2:-2, 2:-2]))   # bilinear is symmetric
+    True
+    """
+    from .tensors import pack, unpack
+
+    if not packed or any(p.dim() != 4 or p.shape[1] != 4 for p in packed):
+        raise ValueError("bayer_self_ensemble takes N x 4 x h x w packed RGGB tensors")
+    mosaics = [unpack(p, "RGGB") for p in packed]
+    height, width = mosaics[0].shape[-2:]
+    total = count = None
+    for transpose in (False, True):
+        for horizontal in (False, True):
+            for vertical in (False, True):
+                flips = dict(horizontal=horizontal, vertical=vertical, transpose=transpose)
+                rows = slice(1, -1) if vertical else slice(None)
+                cols = slice(1, -1) if horizontal else slice(None)
+                y = fn(*[pack(flip_spatial(m, **flips)[..., rows, cols], "RGGB") for m in mosaics])
+                frame = y.new_zeros(y.shape[:2] + ((width, height) if transpose else (height, width)))
+                covered = torch.zeros(frame.shape[-2:], dtype=y.dtype, device=y.device)
+                frame[..., rows, cols] = y
+                covered[rows, cols] = 1
+                # undo in reverse order: the flips, then the transpose
+                undo = lambda t: flip_spatial(flip_spatial(t, horizontal=horizontal, vertical=vertical),  # noqa: E731
+                                              transpose=transpose)
+                total = undo(frame) if total is None else total + undo(frame)
+                count = undo(covered) if count is None else count + undo(covered)
+    return total / count
+
+
 # --------------------------------------------------------------------------- photometric
 
 

@@ -530,20 +530,28 @@ def load_restorer(weights, device="auto"):
 
 
 def restore_packed(model, packed, variance, gains, *, variance_scale: float = VARIANCE_SCALE, tile: int = 128,
-                   overlap: int = 16, residual: bool = False, device="cpu") -> np.ndarray:
+                   overlap: int = 16, residual: bool = False, self_ensemble: bool = False,
+                   device="cpu") -> np.ndarray:
     """Run the generator on one packed image (``4 x h x w`` arrays); returns the white-balanced
     linear camera RGB ``2h x 2w x 3`` (float32). ``tile`` / ``overlap`` are in packed pixels;
-    ``residual``: the generator's output is added to the bilinear demosaic (of the whole image)."""
+    ``residual``: the generator's output is added to the bilinear demosaic (of the whole image);
+    ``self_ensemble``: the mean over the 8 Bayer-preserving flips and transposes
+    (:func:`rawcv.torch.augment.bayer_self_ensemble`), 8x the time."""
+    from ..torch.augment import bayer_self_ensemble
+
     dev = torch.device(device)
     p = torch.as_tensor(np.asarray(packed, np.float32))[None].to(dev)
     v = torch.as_tensor(np.asarray(variance, np.float32))[None].to(dev)
     g = torch.as_tensor(np.asarray(gains, np.float32).reshape(1, 3)).to(dev)
-    x = generator_input(p, v, variance_scale)
     align = 2 ** int(getattr(model, "depth", 0))
+
+    def camera_rgb(p, v):
+        y = tiled_apply(model, generator_input(p, v, variance_scale), tile=tile, overlap=overlap, align=align,
+                        scale=2).float()
+        return y + bilinear_base(p) if residual else y
+
     with inference(dev):
-        y = tiled_apply(model, x, tile=tile, overlap=overlap, align=align, scale=2).float()
-        if residual:
-            y = y + bilinear_base(p)
+        y = bayer_self_ensemble(camera_rgb, p, v) if self_ensemble else camera_rgb(p, v)
     y = apply_gains(y, g)
     return np.ascontiguousarray(y[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32)
 
@@ -575,11 +583,13 @@ def noise_for(raw, noise=None):
     return float(est.lambda_shot), float(est.lambda_read), "estimated"
 
 
-def restore_raw(model, ckpt, raw, *, noise=None, tile: int = 256, overlap: int = 32, device="cpu") -> tuple:
+def restore_raw(model, ckpt, raw, *, noise=None, tile: int = 256, overlap: int = 32, self_ensemble: bool = False,
+                device="cpu") -> tuple:
     """Restore a RAW capture: ``(white-balanced linear camera RGB H x W x 3, info)``.
 
-    ``tile`` / ``overlap`` are in sensor pixels. Non-RGGB files are cropped to an RGGB phase for
-    the network and the missing border row/column filled by repeating the edge.
+    ``tile`` / ``overlap`` are in sensor pixels; ``self_ensemble``: see :func:`restore_packed`.
+    Non-RGGB files are cropped to an RGGB phase for the network and the missing border row/column
+    filled by repeating the edge.
     """
     from ..data.restore import packed_variance, restore_input
     from ..isp import normalize_gains
@@ -589,7 +599,7 @@ def restore_raw(model, ckpt, raw, *, noise=None, tile: int = 256, overlap: int =
     gains = np.asarray(normalize_gains(raw.meta.as_shot_wb), dtype=np.float32)
     rgb = restore_packed(model, packed, packed_variance(packed, ls, lr), gains,
                          variance_scale=float(ckpt["config"].get("variance_scale", VARIANCE_SCALE)),
-                         residual=bool(ckpt["config"].get("residual", False)),
+                         residual=bool(ckpt["config"].get("residual", False)), self_ensemble=self_ensemble,
                          tile=max(int(tile) // 2, 8), overlap=max(int(overlap) // 2, 0), device=device)
     if rgb.shape[:2] != (h, w):
         ph, pw = rgb.shape[0], rgb.shape[1]
@@ -636,7 +646,8 @@ def _output_path(path: Path, output, linear: bool, multiple: bool) -> Path:
 
 
 def predict_restore_files(weights, files, output, *, linear: bool = False, pipeline: Optional[str] = None,
-                          noise=None, tile: int = 256, overlap: int = 32, overwrite: bool = False, device="auto"):
+                          noise=None, tile: int = 256, overlap: int = 32, self_ensemble: bool = False,
+                          overwrite: bool = False, device="auto"):
     """Restore RAW files and write them (display PNG/TIFF/JPEG through ``pipeline``, default
     ``default``; or with ``linear`` float32 TIFF/NPY through the ``linear`` pipeline's stages:
     linear sRGB). Yields ``(input path, output path or RawcvError, info)`` per file."""
@@ -656,7 +667,8 @@ def predict_restore_files(weights, files, output, *, linear: bool = False, pipel
                 raise OutputExistsError(f"{target}: exists (use --overwrite to replace it)")
             raw = read(path)
             t0 = time.perf_counter()
-            rgb, info = restore_raw(model, ckpt, raw, noise=noise, tile=tile, overlap=overlap, device=dev)
+            rgb, info = restore_raw(model, ckpt, raw, noise=noise, tile=tile, overlap=overlap,
+                                    self_ensemble=self_ensemble, device=dev)
             image = camera_to_output(rgb, raw.meta, pipeline)
             if linear:
                 image = np.asarray(image, dtype=np.float32)
@@ -817,7 +829,8 @@ def side_by_side(rows, path, *, overwrite: bool = True) -> Path:
 def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", synthetic: Optional[int] = None,
                      noise="high", size: int = 256, seed: int = 0, sources: str = "mixed", baselines: bool = True,
                      nlm: bool = True, nlm_params: Optional[dict] = None, tile: int = 256, overlap: int = 32,
-                     device="auto", out=None, n_show: int = 4, progress: Optional[bool] = None) -> dict:
+                     self_ensemble: bool = False, device="auto", out=None, n_show: int = 4,
+                     progress: Optional[bool] = None) -> dict:
     """PSNR / SSIM (linear and sRGB) of restoration models and classical baselines on the same images.
 
     Parameters
@@ -827,6 +840,9 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
     data : path, optional
         A ``rawcv synth`` dataset (its ``split``); else ``synthetic`` pairs made on the fly
         (:class:`~rawcv.data.restore.RestorePairs`, split ``test``, ``seed``, ``noise``, ``size``).
+    self_ensemble : bool, default False
+        Also report each model with the 8-fold Bayer-preserving self-ensemble (``LABEL x8``,
+        :func:`rawcv.torch.augment.bayer_self_ensemble`) beside its plain output.
     out : path, optional
         Folder of ``eval_restore.json`` and ``restore_side_by_side.png`` (default: the first
         checkpoint's folder).
@@ -848,7 +864,10 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
     dev = resolve_device(device)
     for w in weights:
         m, ckpt, _ = load_restorer(w, dev)
-        models.append((_model_label(ckpt, used), m, ckpt))
+        label = _model_label(ckpt, used)
+        models.append((label, m, ckpt, False))
+        if self_ensemble:
+            models.append((f"{label} x8", m, ckpt, True))
     if data is not None:
         ds = SynthRestoreSet(data, split)
         where = f"split {split!r} of {data}"
@@ -875,13 +894,14 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
             outputs.update(classical_baselines(pair.mosaic, pair.gains, pair.lambda_shot, pair.lambda_read,
                                                nlm=nlm, nlm_params=nlm_params))
             times["classical"] = times.get("classical", 0.0) + time.perf_counter() - t0
-        for label, m, ckpt in models:
+        for label, m, ckpt, ensemble in models:
             t0 = time.perf_counter()
             outputs[label] = restore_packed(m, pair.packed, pair.variance, pair.gains,
                                             variance_scale=float(ckpt["config"].get("variance_scale",
                                                                                     VARIANCE_SCALE)),
                                             residual=bool(ckpt["config"].get("residual", False)),
-                                            tile=max(tile // 2, 8), overlap=max(overlap // 2, 0), device=dev)
+                                            self_ensemble=ensemble, tile=max(tile // 2, 8),
+                                            overlap=max(overlap // 2, 0), device=dev)
             times[label] = times.get(label, 0.0) + time.perf_counter() - t0
         gt_lin = pair.target
         gt_srgb = camera_to_output(gt_lin, pair.meta, "default", quantize=False)
@@ -899,7 +919,7 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
             grid.append((pair, outputs))
     n = len(ds)
     methods = {name: {k: v / n for k, v in acc.items()} for name, acc in sums.items()}
-    classical = [k for k in methods if k not in {label for label, _, _ in models} and k != "bilinear"]
+    classical = [k for k in methods if k not in {label for label, *_ in models} and k != "bilinear"]
     best = max(classical, key=lambda k: methods[k]["psnr_linear"]) if classical else None
     png = None
     if grid:
@@ -914,19 +934,19 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
                     cells.append((k, camera_to_output(outputs[k], pair.meta, "default")))
             if "nlm_vst" in outputs:
                 cells.append(("nlm_vst", camera_to_output(outputs["nlm_vst"], pair.meta, "default")))
-            for label, _, _ in models:
+            for label, _, _, _ in models:
                 cells.append((label, camera_to_output(outputs[label], pair.meta, "default")))
             cells.append(("ground truth", camera_to_output(pair.target, pair.meta, "default")))
             rows.append(cells)
         png = str(side_by_side(rows, out / SIDE_BY_SIDE_PNG))
-    result = {"where": where, "n": n, "weights": [str(ckpt["path"]) for _, _, ckpt in models],
-              "models": [label for label, _, _ in models], "methods": methods, "best_classical": best,
+    result = {"where": where, "n": n, "weights": [str(ckpt["path"]) for _, _, ckpt, ens in models if not ens],
+              "models": [label for label, *_ in models], "methods": methods, "best_classical": best,
               "seconds": {k: v / max(n, 1) for k, v in times.items()}, "per_image": per_image, "png": png,
               "metric_space": {"linear": "white-balanced linear camera RGB, clipped to [0, 1]",
                                "srgb": "default pipeline colour matrix + sRGB curve (float), clipped to [0, 1]"},
               "nlm_params": {**NLM_DEFAULTS, **(nlm_params or {})}, "device": dev.type}
     if best is not None:
-        for label, _, _ in models:
+        for label, *_ in models:
             result.setdefault("margin_vs_best_classical_db", {})[label] = \
                 methods[label]["psnr_linear"] - methods[best]["psnr_linear"]
     from ..io.atomic import write_bytes_atomic

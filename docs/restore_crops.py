@@ -15,7 +15,7 @@ import sys
 import cv2
 
 from rawcv.data.restore import RestorePairs
-from rawcv.train.restore import (VARIANCE_SCALE, camera_to_output, classical_baselines, load_restorer,
+from rawcv.train.restore import (camera_to_output, classical_baselines, generator_options, load_restorer,
                                  restore_packed, side_by_side)
 
 WINDOWS = [(0, 40, 60), (3, 0, 100), (2, 90, 40), (1, 40, 20)]   # (test pair, top, left)
@@ -36,10 +36,8 @@ def main(out, specs):
         cells = [("noisy (bilinear)", base["bilinear"]), ("mean3_mosaic", base["mean3_mosaic"]),
                  ("nlm_vst", base["nlm_vst"])]
         for label, model, ckpt in models:
-            config = ckpt["config"]
             cells.append((label, restore_packed(model, pair.packed, pair.variance, pair.gains,
-                                                variance_scale=float(config.get("variance_scale", VARIANCE_SCALE)),
-                                                residual=bool(config.get("residual", False)), device="cpu")))
+                                                **generator_options(ckpt), device="cpu")))
         cells.append(("ground truth", pair.target))
         row = []
         for label, image in cells:

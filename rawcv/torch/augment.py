@@ -410,5 +410,5 @@ class BayerAugment(nn.Module):
         return self.apply(x, self.sample_params(x.shape), cfa)
 
 
-__all__ = ["crop", "random_crop", "flip_spatial", "flip_mosaic", "flip_packed", "adjust_exposure", "raw_noise_variance",
-           "add_raw_noise", "AugmentParams", "BayerAugment"]
+__all__ = ["crop", "random_crop", "flip_spatial", "flip_mosaic", "flip_packed", "bayer_self_ensemble",
+           "adjust_exposure", "raw_noise_variance", "add_raw_noise", "AugmentParams", "BayerAugment"]

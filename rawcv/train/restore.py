@@ -529,6 +529,14 @@ def load_restorer(weights, device="auto"):
     return load_trained(weights, device, check=_check_task, name_classes=False)
 
 
+def generator_options(ckpt: dict) -> dict:
+    """The :func:`restore_packed` keywords a trained generator was trained with (its checkpoint's
+    ``variance_scale`` and ``residual``)."""
+    cfg = ckpt["config"]
+    return {"variance_scale": float(cfg.get("variance_scale", VARIANCE_SCALE)),
+            "residual": bool(cfg.get("residual", False))}
+
+
 def restore_packed(model, packed, variance, gains, *, variance_scale: float = VARIANCE_SCALE, tile: int = 128,
                    overlap: int = 16, residual: bool = False, self_ensemble: bool = False,
                    device="cpu") -> np.ndarray:
@@ -597,10 +605,9 @@ def restore_raw(model, ckpt, raw, *, noise=None, tile: int = 256, overlap: int =
     packed, (dy, dx), (h, w) = restore_input(raw)
     ls, lr, how = noise_for(raw, noise)
     gains = np.asarray(normalize_gains(raw.meta.as_shot_wb), dtype=np.float32)
-    rgb = restore_packed(model, packed, packed_variance(packed, ls, lr), gains,
-                         variance_scale=float(ckpt["config"].get("variance_scale", VARIANCE_SCALE)),
-                         residual=bool(ckpt["config"].get("residual", False)), self_ensemble=self_ensemble,
-                         tile=max(int(tile) // 2, 8), overlap=max(int(overlap) // 2, 0), device=device)
+    rgb = restore_packed(model, packed, packed_variance(packed, ls, lr), gains, **generator_options(ckpt),
+                         self_ensemble=self_ensemble, tile=max(int(tile) // 2, 8),
+                         overlap=max(int(overlap) // 2, 0), device=device)
     if rgb.shape[:2] != (h, w):
         ph, pw = rgb.shape[0], rgb.shape[1]
         rgb = np.pad(rgb, ((dy, h - dy - ph), (dx, w - dx - pw), (0, 0)), mode="edge")
@@ -896,10 +903,7 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
             times["classical"] = times.get("classical", 0.0) + time.perf_counter() - t0
         for label, m, ckpt, ensemble in models:
             t0 = time.perf_counter()
-            outputs[label] = restore_packed(m, pair.packed, pair.variance, pair.gains,
-                                            variance_scale=float(ckpt["config"].get("variance_scale",
-                                                                                    VARIANCE_SCALE)),
-                                            residual=bool(ckpt["config"].get("residual", False)),
+            outputs[label] = restore_packed(m, pair.packed, pair.variance, pair.gains, **generator_options(ckpt),
                                             self_ensemble=ensemble, tile=max(tile // 2, 8),
                                             overlap=max(overlap // 2, 0), device=dev)
             times[label] = times.get(label, 0.0) + time.perf_counter() - t0
@@ -934,7 +938,7 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
                     cells.append((k, camera_to_output(outputs[k], pair.meta, "default")))
             if "nlm_vst" in outputs:
                 cells.append(("nlm_vst", camera_to_output(outputs["nlm_vst"], pair.meta, "default")))
-            for label, _, _, _ in models:
+            for label, *_ in models:
                 cells.append((label, camera_to_output(outputs[label], pair.meta, "default")))
             cells.append(("ground truth", camera_to_output(pair.target, pair.meta, "default")))
             rows.append(cells)
@@ -967,7 +971,8 @@ def format_restore_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RestorationTask", "RestoreTrainer", "train_restorer", "tiled_apply", "load_restorer", "restore_packed",
+__all__ = ["RestorationTask", "RestoreTrainer", "train_restorer", "tiled_apply", "load_restorer", "generator_options",
+           "restore_packed",
            "restore_raw", "camera_to_output", "output_stages", "predict_restore_files", "gat", "gat_inverse",
            "baseline_nlm_vst", "classical_baselines", "evaluate_restore", "format_restore_table",
            "generator_input", "discriminator_pair", "gan_criterion", "build_discriminator", "psnr", "ssim",

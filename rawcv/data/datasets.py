@@ -324,9 +324,16 @@ class RawFolder(_RawDatasetBase):
 
     Examples
     --------
-    >>> ds = RawFolder("data/shapes", layout="packed", cache="memory")    # doctest: +SKIP
-    >>> x, y = ds[0]; x.shape                                           # doctest: +SKIP
-    torch.Size([4, 32, 32])
+    >>> import os, tempfile, numpy as np
+    >>> from rawcv.io.dng import write_dng
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("cats", "dogs"):
+    ...     os.mkdir(os.path.join(root, name))
+    ...     write_dng(os.path.join(root, name, "a.dng"), np.zeros((64, 64), np.uint16), cfa="RGGB")
+    >>> ds = RawFolder(root, layout="packed", cache="memory")
+    >>> x, y = ds[1]
+    >>> ds.classes, tuple(x.shape), y
+    (['cats', 'dogs'], (4, 32, 32), 1)
     """
 
     def __init__(self, root, layout: str = "packed", cache: Optional[str] = None, transform: Optional[Callable] = None,

@@ -126,9 +126,13 @@ def read(path) -> RawImage:
 
     Examples
     --------
-    >>> raw = read("sample_data/classify/scene_000.dng")  # doctest: +SKIP
-    >>> raw.cfa, raw.meta.black_level                   # doctest: +SKIP
-    ('RGGB', (512.0, 512.0, 512.0, 512.0))
+    >>> import os, tempfile, numpy as np
+    >>> from rawcv.io.dng import write_dng
+    >>> path = os.path.join(tempfile.mkdtemp(), "flat.dng")
+    >>> write_dng(path, np.full((32, 48), 1000, np.uint16), cfa="GRBG", black=512, white=4095)
+    >>> raw = read(path)
+    >>> raw.cfa, raw.meta.black_level, raw.meta.white_level, raw.mosaic.shape
+    ('GRBG', (512.0, 512.0, 512.0, 512.0), 4095.0, (32, 48))
     """
     import rawpy
 

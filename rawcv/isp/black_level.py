@@ -98,7 +98,7 @@ def subtract_black_level(raw, *, black, white) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> m = np.array([[600, 15520], [1000, 8060]], np.uint16)
-    >>> subtract_black_level(m, black=600, white=15520).round(3).tolist()
+    >>> subtract_black_level(m, black=600, white=15520).astype(np.float64).round(3).tolist()
     [[0.0, 1.0], [0.027, 0.5]]
     """
     arr = np.ascontiguousarray(raw)

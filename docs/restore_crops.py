@@ -2,12 +2,14 @@
 
 Usage::
 
-    python docs/restore_crops.py OUT.png "LABEL=RUN_OR_CKPT" ...
+    python docs/restore_crops.py [--detail] OUT.png "LABEL=RUN_OR_CKPT" ...
 
 Takes held-out synthetic test pairs 0-3 (split "test", seed 0, high noise, 256 x 256: the pairs of
 ``rawcv eval restore --synthetic 32 --seed 0``), cuts a 128 x 128 window from each and shows it 2x
 (nearest neighbour) through the display path: noisy (bilinear), ISP mean 3x3, NLM+VST, every model
-given (one forward pass, no self-ensemble), ground truth.
+given (one forward pass, no self-ensemble), ground truth. ``--detail`` adds under each row its
+detail band (``rawcv.train.restore.detail_band`` of the display values, x4 around mid-gray): where
+PSNR cannot tell a blurred output from a sharp one, this shows it.
 """
 
 import sys
@@ -15,14 +17,21 @@ import sys
 import cv2
 
 from rawcv.data.restore import RestorePairs
-from rawcv.train.restore import (camera_to_output, classical_baselines, generator_options, load_restorer,
-                                 restore_packed, side_by_side)
+import numpy as np
+
+from rawcv.train.restore import (camera_to_output, classical_baselines, detail_band, generator_options,
+                                 load_restorer, restore_packed, side_by_side)
 
 WINDOWS = [(0, 40, 60), (3, 0, 100), (2, 90, 40), (1, 40, 20)]   # (test pair, top, left)
 SIDE = 128
+DETAIL_GAIN = 4.0
 
 
-def main(out, specs):
+def zoom(image):
+    return cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+
+
+def main(out, specs, detail=False):
     models = []
     for spec in specs:
         label, path = spec.split("=", 1)
@@ -39,15 +48,25 @@ def main(out, specs):
             cells.append((label, restore_packed(model, pair.packed, pair.variance, pair.gains,
                                                 **generator_options(ckpt), device="cpu")))
         cells.append(("ground truth", pair.target))
-        row = []
+        row, bands = [], []
         for label, image in cells:
-            display = camera_to_output(image, pair.meta, "default")[top:top + SIDE, left:left + SIDE]
-            row.append((label, cv2.resize(display, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)))
+            window = (slice(top, top + SIDE), slice(left, left + SIDE))
+            row.append((label, zoom(camera_to_output(image, pair.meta, "default")[window])))
+            # the band of the whole image, then the window: no blur edge effects at the window's border
+            display = camera_to_output(image, pair.meta, "default", quantize=False)
+            band = np.clip(0.5 + DETAIL_GAIN * detail_band(display), 0, 1)[window]
+            gray = np.round(np.repeat(band[..., None], 3, axis=-1) * 255).astype(np.uint8)
+            bands.append((f"detail x{DETAIL_GAIN:g}", zoom(gray)))
         rows.append(row)
+        if detail:
+            rows.append(bands)
     print(side_by_side(rows, out))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    with_detail = "--detail" in args
+    args = [a for a in args if a != "--detail"]
+    if len(args) < 2:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2:])
+    main(args[0], args[1:], detail=with_detail)

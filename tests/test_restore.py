@@ -18,7 +18,8 @@ from rawcv.data.restore import (RestorePairs, SynthRestoreSet, canonical_crop, f
                                 packed_variance)
 from rawcv.models import create_model
 from rawcv.train.restore import (RestorationTask, RestoreTrainer, build_discriminator, camera_to_output,
-                                 discriminator_pair, gat, gat_inverse, generator_input, tiled_apply, train_restorer)
+                                 discriminator_pair, gat, gat_inverse, generator_input, high_frequency_detail,
+                                 tiled_apply, train_restorer)
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("single_threaded")   # tiny models: one torch / Numba thread
@@ -123,6 +124,25 @@ def test_anscombe_round_trip_and_stabilisation():
         assert abs(back - level) < abs(naive - level)
     with pytest.raises(ValueError):
         gat(x, 0.0, lr)
+
+
+def test_high_frequency_detail_scores_blur_noise_and_contrast():
+    from scipy.ndimage import uniform_filter
+
+    rng = np.random.default_rng(1)
+    ref = uniform_filter(rng.random((96, 96, 3)), size=(2, 2, 1))     # detail at every scale, in [0, 1]
+    same = high_frequency_detail(ref, ref)
+    assert same["detail_gain"] == pytest.approx(1.0) and same["detail_energy"] == pytest.approx(1.0)
+    # a * ref + c: the band is linear and blind to constants, so gain a and energy a^2 exactly
+    half = high_frequency_detail(0.5 * ref + 0.25, ref)
+    assert half["detail_gain"] == pytest.approx(0.5) and half["detail_energy"] == pytest.approx(0.25)
+    # blur removes detail: both fall, and more blur removes more
+    soft = high_frequency_detail(uniform_filter(ref, size=(3, 3, 1)), ref)
+    softer = high_frequency_detail(uniform_filter(ref, size=(5, 5, 1)), ref)
+    assert softer["detail_gain"] < soft["detail_gain"] < 0.8 and softer["detail_energy"] < soft["detail_energy"]
+    # noise independent of the reference adds energy, not gain
+    noisy = high_frequency_detail(np.clip(ref + rng.normal(0, 0.08, ref.shape), 0, 1), ref)
+    assert noisy["detail_gain"] == pytest.approx(1.0, abs=0.05) and noisy["detail_energy"] > 1.2
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,6 +256,27 @@ def test_train_smoke_loss_goes_down(tmp_path):
     assert cfg["mode"] == "gan" and cfg["discriminator"]["in_chans"] == 7 and cfg["target"] == "camera_wb_linear"
 
 
+def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
+    common = dict(model_kwargs=TINY_G, disc_kwargs=TINY_D, noise="high", crop=32, train_size=8, val_size=4,
+                  batch_size=8, device="cpu", progress=False)
+    train_restorer(tmp_path / "gan", epochs=1, log=lambda line: None, **common)
+    source = torch.load(tmp_path / "gan" / "last.pt", weights_only=True)["discriminator"]
+    lines = []
+    # lr 1e-12: Adam moves every weight by ~1e-12, so they stay where the initialisation put them
+    cont = train_restorer(tmp_path / "cont", epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt", seed=5,
+                          log=lines.append, **common)
+    assert any("initialised the discriminator" in line for line in lines)
+    kept = torch.load(cont.last_path, weights_only=True)["discriminator"]
+    weights = [k for k in source if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    assert weights and all(torch.allclose(kept[k], source[k], rtol=0, atol=1e-9) for k in weights)
+    # a different discriminator (or an L1-only start) gets a fresh one
+    lines.clear()
+    other = train_restorer(tmp_path / "other", epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt",
+                           log=lines.append, **{**common, "disc_kwargs": {"base_width": 4}})
+    assert not any("initialised the discriminator" in line for line in lines)
+    assert torch.load(other.last_path, weights_only=True)["discriminator_config"]["kwargs"]["base_width"] == 4
+
+
 # --------------------------------------------------------------------------------------------
 # predict / eval through the command line
 # --------------------------------------------------------------------------------------------
@@ -311,6 +352,7 @@ def test_cli_eval_restore_reports_models_and_baselines(trained, tmp_path):
     assert 0 < gap < 3
     for name, m in out["methods"].items():
         assert np.isfinite(m["psnr_linear"]) and 0 < m["ssim_srgb"] <= 1, name
+        assert m["detail_gain"] < 1.5 and m["detail_energy"] > 0, name
     # denoising beats no denoising at high noise
     assert out["methods"]["nlm_vst"]["psnr_linear"] > out["methods"]["bilinear"]["psnr_linear"]
     assert (tmp_path / "restore_side_by_side.png").is_file()

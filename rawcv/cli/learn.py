@@ -327,6 +327,9 @@ def add_train_restore(tsub):
         elif action.dest == "lr":
             action.default = 2e-4
             action.help = "learning rate of both networks (default 2e-4, Adam beta1 0.5)"
+        elif action.dest == "init":
+            action.help = ("start the generator from a restoration checkpoint; a GAN's last.pt also starts the "
+                           "discriminator, when it is the same one (optimisers and schedule start afresh)")
     p.add_argument("--l1-only", action="store_true", help="no discriminator: train the generator on L1 alone")
     p.add_argument("--discriminator", default="patchgan70", metavar="NAME", help="default patchgan70")
     p.add_argument("--disc-arg", action="append", type=model_arg_pair, default=[], metavar="KEY=VALUE",

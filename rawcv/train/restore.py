@@ -117,6 +117,46 @@ def ssim(a, b, data_range: float = 1.0) -> float:
     return float(structural_similarity(a, b, data_range=data_range, channel_axis=-1))
 
 
+def detail_band(image, *, sigma: float = 1.0) -> np.ndarray:
+    """The finest detail of an ``H x W x 3`` image in ``[0, 1]``: its channel mean minus a Gaussian blur of it.
+
+    The band of :func:`high_frequency_detail`; ``0.5 + gain * band`` shows it as an image.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    luma = np.clip(np.asarray(image, np.float64), 0, 1).mean(axis=-1)
+    return luma - gaussian_filter(luma, sigma, mode="reflect")
+
+
+def high_frequency_detail(image, reference, *, sigma: float = 1.0) -> dict:
+    """How much of ``reference``'s fine detail ``image`` has: a sharpness score beside PSNR / SSIM.
+
+    Both ``H x W x 3`` arrays are clipped to ``[0, 1]`` and reduced to the mean of their channels;
+    the detail band is what a Gaussian blur of ``sigma`` pixels removes, ``h = x - G * x``
+    (:func:`detail_band`).
+
+    Returns
+    -------
+    dict with ``detail_gain`` = <h(image), h(reference)> / <h(reference), h(reference)> and
+    ``detail_energy`` = <h(image), h(image)> / <h(reference), h(reference)>.
+        A blurred image has a gain below 1 (the gain of ``a * reference + c`` is ``a``); noise
+        independent of the reference leaves the gain unchanged but raises the energy, and so does
+        invented texture (what a GAN adds): an energy near 1 with a gain below 1 is texture that
+        looks sharp but is not the reference's.
+
+    Examples
+    --------
+    >>> ref = np.random.default_rng(0).random((32, 32, 3))
+    >>> d = high_frequency_detail(0.5 * ref + 0.25, ref)
+    >>> round(d["detail_gain"], 6), round(d["detail_energy"], 6)
+    (0.5, 0.25)
+    """
+    h_img, h_ref = detail_band(image, sigma=sigma), detail_band(reference, sigma=sigma)
+    ref_energy = max(float(np.vdot(h_ref, h_ref)), np.finfo(np.float64).tiny)
+    return {"detail_gain": float(np.vdot(h_img, h_ref)) / ref_energy,
+            "detail_energy": float(np.vdot(h_img, h_img)) / ref_energy}
+
+
 # --------------------------------------------------------------------------------------------
 # Task and trainer
 # --------------------------------------------------------------------------------------------
@@ -354,7 +394,9 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
         The generator predicts a correction added to the bilinear demosaic of the noisy input
         (default; much faster to train than predicting the image from scratch).
     init : path, optional
-        Start the generator from a restoration checkpoint (e.g. an L1-only run before the GAN).
+        Start the generator from a restoration checkpoint (e.g. an L1-only run before the GAN);
+        a GAN run started from a GAN's ``last.pt`` with the same discriminator also starts that
+        discriminator from it (its optimiser and schedule start afresh, unlike ``resume``).
 
     Returns
     -------
@@ -425,6 +467,12 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
     disc = None
     if not l1_only:
         disc = create_model(discriminator, in_chans=7, num_classes=1, **(disc_kwargs or {}))
+        if init and not resume and "discriminator" in base_ckpt \
+                and base_ckpt.get("discriminator_config") == disc.rawcv_config:
+            # A GAN started from a GAN's last.pt keeps its discriminator: a fresh PatchGAN needs
+            # thousands of steps before it tells a good generator's output from ground truth.
+            load_discriminator_state(disc, base_ckpt)
+            say(f"initialised the discriminator from {base_ckpt['path']}")
     ckpt_config = {"task": TASK, "mode": "l1" if l1_only else "gan", "layout": "packed",
                    "target": TARGET_SPACE, "target_description": TARGET_DESCRIPTION,
                    "variance_scale": float(variance_scale), "residual": bool(residual),
@@ -857,12 +905,14 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
     Metrics: "linear" compares white-balanced linear camera RGB (the target), "srgb" the display
     values after the ``default`` pipeline's colour matrix and sRGB curve (before 8-bit
     quantisation); both clipped to [0, 1], ``data_range=1`` (skimage.metrics). SSIM is the mean
-    over the three channels.
+    over the three channels. ``detail_gain`` / ``detail_energy`` (:func:`high_frequency_detail`,
+    on the sRGB values) say how sharp the output is against the ground truth, which PSNR and SSIM
+    barely tell apart: 1 / 1 for the ground truth itself.
 
     Returns
     -------
     dict with ``methods`` (name -> mean ``psnr_linear``, ``ssim_linear``, ``psnr_srgb``,
-    ``ssim_srgb``, ``seconds``), ``per_image``, ``best_classical``, ``n``, ``png``, ``json``.
+    ``ssim_srgb``, ``detail_gain``, ``detail_energy``), ``per_image``, ``best_classical``, ``n``, ``png``, ``json``.
     """
     from ..data.restore import RestorePairs, SynthRestoreSet
 
@@ -913,7 +963,8 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
         for name, img in outputs.items():
             srgb = camera_to_output(img, pair.meta, "default", quantize=False)
             vals = {"psnr_linear": psnr(img, gt_lin), "ssim_linear": ssim(img, gt_lin),
-                    "psnr_srgb": psnr(srgb, gt_srgb), "ssim_srgb": ssim(srgb, gt_srgb)}
+                    "psnr_srgb": psnr(srgb, gt_srgb), "ssim_srgb": ssim(srgb, gt_srgb),
+                    **high_frequency_detail(srgb, gt_srgb)}
             row[name] = vals
             acc = sums.setdefault(name, {k: 0.0 for k in vals})
             for k, v in vals.items():
@@ -963,11 +1014,12 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
 
 def format_restore_table(result: dict) -> str:
     """The methods of :func:`evaluate_restore` as a text table (best classical marked)."""
-    lines = [f"{'method':<28} {'PSNR lin':>9} {'SSIM lin':>9} {'PSNR sRGB':>10} {'SSIM sRGB':>10}"]
+    lines = [f"{'method':<28} {'PSNR lin':>9} {'SSIM lin':>9} {'PSNR sRGB':>10} {'SSIM sRGB':>10} "
+             f"{'detail':>7} {'HF energy':>10}"]
     for name, m in result["methods"].items():
         mark = "  <- best classical" if name == result.get("best_classical") else ""
         lines.append(f"{name:<28} {m['psnr_linear']:>9.2f} {m['ssim_linear']:>9.4f} {m['psnr_srgb']:>10.2f} "
-                     f"{m['ssim_srgb']:>10.4f}{mark}")
+                     f"{m['ssim_srgb']:>10.4f} {m['detail_gain']:>7.3f} {m['detail_energy']:>10.3f}{mark}")
     return "\n".join(lines)
 
 
@@ -976,4 +1028,5 @@ __all__ = ["RestorationTask", "RestoreTrainer", "train_restorer", "tiled_apply",
            "restore_raw", "camera_to_output", "output_stages", "predict_restore_files", "gat", "gat_inverse",
            "baseline_nlm_vst", "classical_baselines", "evaluate_restore", "format_restore_table",
            "generator_input", "discriminator_pair", "gan_criterion", "build_discriminator", "psnr", "ssim",
+           "detail_band", "high_frequency_detail",
            "noise_for", "side_by_side", "TASK", "GAN_LOSSES", "L1_WEIGHT", "VARIANCE_SCALE"]

@@ -143,6 +143,8 @@ def test_high_frequency_detail_scores_blur_noise_and_contrast():
     # noise independent of the reference adds energy, not gain
     noisy = high_frequency_detail(np.clip(ref + rng.normal(0, 0.08, ref.shape), 0, 1), ref)
     assert noisy["detail_gain"] == pytest.approx(1.0, abs=0.05) and noisy["detail_energy"] > 1.2
+    with pytest.raises(ValueError, match="one shape"):
+        high_frequency_detail(ref[:64], ref)
 
 
 # --------------------------------------------------------------------------------------------

@@ -151,6 +151,9 @@ def high_frequency_detail(image, reference, *, sigma: float = 1.0) -> dict:
     >>> round(d["detail_gain"], 6), round(d["detail_energy"], 6)
     (0.5, 0.25)
     """
+    shapes = np.shape(image), np.shape(reference)
+    if shapes[0] != shapes[1] or len(shapes[0]) != 3 or shapes[0][-1] != 3:
+        raise ValueError(f"image and reference must be H x W x 3 of one shape, got {shapes[0]} and {shapes[1]}")
     h_img, h_ref = detail_band(image, sigma=sigma), detail_band(reference, sigma=sigma)
     ref_energy = max(float(np.vdot(h_ref, h_ref)), np.finfo(np.float64).tiny)
     return {"detail_gain": float(np.vdot(h_img, h_ref)) / ref_energy,

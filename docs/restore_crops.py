@@ -15,10 +15,9 @@ PSNR cannot tell a blurred output from a sharp one, this shows it.
 import sys
 
 import cv2
-
-from rawcv.data.restore import RestorePairs
 import numpy as np
 
+from rawcv.data.restore import RestorePairs
 from rawcv.train.restore import (camera_to_output, classical_baselines, detail_band, generator_options,
                                  load_restorer, restore_packed, side_by_side)
 
@@ -29,6 +28,14 @@ DETAIL_GAIN = 4.0
 
 def zoom(image):
     return cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+
+
+def detail_view(image, meta, window):
+    """The display values' detail band x DETAIL_GAIN around mid-gray, as 8-bit gray RGB."""
+    # the band of the whole image, then the window: no blur edge effects at the window's border
+    display = camera_to_output(image, meta, "default", quantize=False)
+    band = np.clip(0.5 + DETAIL_GAIN * detail_band(display), 0, 1)[window]
+    return np.round(np.repeat(band[..., None], 3, axis=-1) * 255).astype(np.uint8)
 
 
 def main(out, specs, detail=False):
@@ -48,18 +55,11 @@ def main(out, specs, detail=False):
             cells.append((label, restore_packed(model, pair.packed, pair.variance, pair.gains,
                                                 **generator_options(ckpt), device="cpu")))
         cells.append(("ground truth", pair.target))
-        row, bands = [], []
-        for label, image in cells:
-            window = (slice(top, top + SIDE), slice(left, left + SIDE))
-            row.append((label, zoom(camera_to_output(image, pair.meta, "default")[window])))
-            # the band of the whole image, then the window: no blur edge effects at the window's border
-            display = camera_to_output(image, pair.meta, "default", quantize=False)
-            band = np.clip(0.5 + DETAIL_GAIN * detail_band(display), 0, 1)[window]
-            gray = np.round(np.repeat(band[..., None], 3, axis=-1) * 255).astype(np.uint8)
-            bands.append((f"detail x{DETAIL_GAIN:g}", zoom(gray)))
-        rows.append(row)
+        window = (slice(top, top + SIDE), slice(left, left + SIDE))
+        rows.append([(label, zoom(camera_to_output(image, pair.meta, "default")[window])) for label, image in cells])
         if detail:
-            rows.append(bands)
+            rows.append([(f"detail x{DETAIL_GAIN:g}", zoom(detail_view(image, pair.meta, window)))
+                         for _, image in cells])
     print(side_by_side(rows, out))
 
 

@@ -271,7 +271,7 @@ def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
     kept = torch.load(cont.last_path, weights_only=True)["discriminator"]
     weights = [k for k in source if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert weights and all(torch.allclose(kept[k], source[k], rtol=0, atol=1e-9) for k in weights)
-    # a different discriminator (or an L1-only start) gets a fresh one
+    # a different discriminator gets a fresh one
     lines.clear()
     other = train_restorer(tmp_path / "other", epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt",
                            log=lines.append, **{**common, "disc_kwargs": {"base_width": 4}})

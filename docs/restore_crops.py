@@ -2,12 +2,13 @@
 
 Usage::
 
-    python docs/restore_crops.py [--detail] OUT.png "LABEL=RUN_OR_CKPT" ...
+    python docs/restore_crops.py [--detail] [--self-ensemble] OUT.png "LABEL=RUN_OR_CKPT" ...
 
 Takes held-out synthetic test pairs 0-3 (split "test", seed 0, high noise, 256 x 256: the pairs of
 ``rawcv eval restore --synthetic 32 --seed 0``), cuts a 128 x 128 window from each and shows it 2x
 (nearest neighbour) through the display path: noisy (bilinear), ISP mean 3x3, NLM+VST, every model
-given (one forward pass, no self-ensemble), ground truth. ``--detail`` adds under each row its
+given (one forward pass, or with ``--self-ensemble`` the mean over the 8 Bayer-preserving flips and
+transposes), ground truth. ``--detail`` adds under each row its
 detail band (``rawcv.train.restore.detail_band`` of the display values, x4 around mid-gray): where
 PSNR cannot tell a blurred output from a sharp one, this shows it.
 """
@@ -38,7 +39,7 @@ def detail_view(image, meta, window):
     return np.round(np.repeat(band[..., None], 3, axis=-1) * 255).astype(np.uint8)
 
 
-def main(out, specs, detail=False):
+def main(out, specs, detail=False, self_ensemble=False):
     models = []
     for spec in specs:
         label, path = spec.split("=", 1)
@@ -53,7 +54,8 @@ def main(out, specs, detail=False):
                  ("nlm_vst", base["nlm_vst"])]
         for label, model, ckpt in models:
             cells.append((label, restore_packed(model, pair.packed, pair.variance, pair.gains,
-                                                **generator_options(ckpt), device="cpu")))
+                                                **generator_options(ckpt), self_ensemble=self_ensemble,
+                                                device="cpu")))
         cells.append(("ground truth", pair.target))
         window = (slice(top, top + SIDE), slice(left, left + SIDE))
         rows.append([(label, zoom(camera_to_output(image, pair.meta, "default")[window])) for label, image in cells])
@@ -65,8 +67,8 @@ def main(out, specs, detail=False):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    with_detail = "--detail" in args
-    args = [a for a in args if a != "--detail"]
+    flags = {a for a in args if a in ("--detail", "--self-ensemble")}
+    args = [a for a in args if a not in flags]
     if len(args) < 2:
         sys.exit(__doc__)
-    main(args[0], args[1:], detail=with_detail)
+    main(args[0], args[1:], detail="--detail" in flags, self_ensemble="--self-ensemble" in flags)

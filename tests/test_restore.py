@@ -143,6 +143,16 @@ def test_high_frequency_detail_scores_blur_noise_and_contrast():
     # noise independent of the reference adds energy, not gain
     noisy = high_frequency_detail(np.clip(ref + rng.normal(0, 0.08, ref.shape), 0, 1), ref)
     assert noisy["detail_gain"] == pytest.approx(1.0, abs=0.05) and noisy["detail_energy"] > 1.2
+    # "invented" is the energy orthogonal to the reference's band: none for a * ref + c, the
+    # added energy for noise (about energy - 1 at gain 1), little for blur (it removes energy;
+    # the box filter's negative lobes leave a little out of phase); and always
+    # energy = gain^2 + invented (Pythagoras)
+    assert same["detail_invented"] == pytest.approx(0.0, abs=1e-12)
+    assert half["detail_invented"] == pytest.approx(0.0, abs=1e-12)
+    assert noisy["detail_invented"] == pytest.approx(noisy["detail_energy"] - 1, abs=0.05)
+    assert noisy["detail_invented"] > 0.4 and soft["detail_invented"] < noisy["detail_invented"] / 4
+    for d in (same, half, soft, softer, noisy):
+        assert d["detail_energy"] == pytest.approx(d["detail_gain"] ** 2 + d["detail_invented"], rel=1e-9, abs=1e-12)
     with pytest.raises(ValueError, match="one shape"):
         high_frequency_detail(ref[:64], ref)
 
@@ -354,7 +364,7 @@ def test_cli_eval_restore_reports_models_and_baselines(trained, tmp_path):
     assert 0 < gap < 3
     for name, m in out["methods"].items():
         assert np.isfinite(m["psnr_linear"]) and 0 < m["ssim_srgb"] <= 1, name
-        assert m["detail_gain"] < 1.5 and m["detail_energy"] > 0, name
+        assert m["detail_gain"] < 1.5 and m["detail_energy"] > 0 and m["detail_invented"] >= 0, name
     # denoising beats no denoising at high noise
     assert out["methods"]["nlm_vst"]["psnr_linear"] > out["methods"]["bilinear"]["psnr_linear"]
     assert (tmp_path / "restore_side_by_side.png").is_file()

@@ -485,10 +485,11 @@ def add_eval_restore(tsub):
     p = tsub.add_parser("restore", help="PSNR/SSIM of restorers against classical baselines",
                         description="PSNR and SSIM (linear and sRGB) of restoration models side by side with "
                                     "classical baselines (ISP median/mean 3x3, non-local means after a "
-                                    "variance-stabilising transform) on the same images, with two sharpness "
+                                    "variance-stabilising transform) on the same images, with three sharpness "
                                     "scores against the ground truth (detail: share of its finest detail "
                                     "reproduced; HF energy: high-frequency energy relative to it, which noise and "
-                                    "invented texture raise too); writes eval_restore.json and "
+                                    "invented texture raise too; invented: the part of that energy that is not "
+                                    "the truth's detail); writes eval_restore.json and "
                                     "restore_side_by_side.png.")
     p.add_argument("--weights", action="append", default=[], metavar="CKPT",
                    help="a checkpoint or run folder; repeat to compare several (e.g. L1-only and GAN)")

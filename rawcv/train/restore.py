@@ -162,10 +162,10 @@ def high_frequency_detail(image, reference, *, sigma: float = 1.0) -> dict:
     ref_energy = max(float(np.vdot(h_ref, h_ref)), np.finfo(np.float64).tiny)
     gain = float(np.vdot(h_img, h_ref)) / ref_energy
     # the residual itself, not energy - gain**2: no cancellation when both are large
-    foreign = h_img - gain * h_ref
+    invented = h_img - gain * h_ref
     return {"detail_gain": gain,
             "detail_energy": float(np.vdot(h_img, h_img)) / ref_energy,
-            "detail_invented": float(np.vdot(foreign, foreign)) / ref_energy}
+            "detail_invented": float(np.vdot(invented, invented)) / ref_energy}
 
 
 # --------------------------------------------------------------------------------------------

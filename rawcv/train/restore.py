@@ -924,7 +924,8 @@ def evaluate_restore(weights: Sequence = (), *, data=None, split: str = "test", 
     Returns
     -------
     dict with ``methods`` (name -> mean ``psnr_linear``, ``ssim_linear``, ``psnr_srgb``,
-    ``ssim_srgb``, ``detail_gain``, ``detail_energy``, ``detail_invented``), ``per_image``, ``best_classical``, ``n``, ``png``, ``json``.
+    ``ssim_srgb``, ``detail_gain``, ``detail_energy``, ``detail_invented``), ``seconds`` (mean per
+    image: ``classical`` for all baselines together, and each model), ``per_image``, ``best_classical``, ``n``, ``png``, ``json``.
     """
     from ..data.restore import RestorePairs, SynthRestoreSet
 
@@ -1037,8 +1038,7 @@ def format_restore_table(result: dict) -> str:
 
 
 __all__ = ["RestorationTask", "RestoreTrainer", "train_restorer", "tiled_apply", "load_restorer", "generator_options",
-           "restore_packed",
-           "restore_raw", "camera_to_output", "output_stages", "predict_restore_files", "gat", "gat_inverse",
+           "restore_packed", "restore_raw", "camera_to_output", "output_stages", "predict_restore_files", "gat", "gat_inverse",
            "baseline_nlm_vst", "classical_baselines", "evaluate_restore", "format_restore_table",
            "generator_input", "discriminator_pair", "gan_criterion", "build_discriminator", "psnr", "ssim",
            "detail_band", "high_frequency_detail",

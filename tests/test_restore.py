@@ -17,9 +17,10 @@ import torch
 from rawcv.data.restore import (RestorePairs, SynthRestoreSet, canonical_crop, fresh_loader, pack_mosaic,
                                 packed_variance)
 from rawcv.models import create_model
-from rawcv.train.restore import (RestorationTask, RestoreTrainer, build_discriminator, camera_to_output,
-                                 discriminator_pair, gat, gat_inverse, generator_input, high_frequency_detail,
-                                 tiled_apply, train_restorer)
+from rawcv.train.engine import TrainingError
+from rawcv.train.restore import (D_DETAIL_GAIN, D_DETAIL_SIGMA, RestorationTask, RestoreTrainer, build_discriminator,
+                                 camera_to_output, discriminator_channels, discriminator_pair, gat, gat_inverse,
+                                 gaussian_blur, generator_input, high_frequency_detail, tiled_apply, train_restorer)
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("single_threaded")   # tiny models: one torch / Numba thread
@@ -185,18 +186,54 @@ def test_tiling_with_overlap_reproduces_the_untiled_result(shape):
 # GAN parts
 # --------------------------------------------------------------------------------------------
 
-def test_patchgan_sees_the_condition_image_pair():
-    d = create_model("patchgan70", in_chans=7, num_classes=1, base_width=8).eval()
+@pytest.mark.parametrize("view", ["display", "display+detail"])
+def test_patchgan_sees_the_condition_image_pair(view):
+    n_in = discriminator_channels(view)
+    d = create_model("patchgan70", in_chans=n_in, num_classes=1, base_width=8).eval()
     first = next(m for m in d.modules() if isinstance(m, torch.nn.Conv2d))
-    assert first.in_channels == 7 and d.receptive_field == 70
+    assert first.in_channels == n_in and d.receptive_field == 70
     packed = torch.rand(2, 4, 32, 32)
     image = torch.rand(2, 3, 64, 64)
-    pair = discriminator_pair(packed, image)
-    assert pair.shape == (2, 7, 64, 64)
+    pair = discriminator_pair(packed, image, view=view)
+    assert pair.shape == (2, n_in, 64, 64)
     with torch.no_grad():
         a = d(pair)
-        b = d(discriminator_pair(torch.rand(2, 4, 32, 32), image))     # same image, another condition
+        b = d(discriminator_pair(torch.rand(2, 4, 32, 32), image, view=view))     # same image, another condition
     assert a.shape == (2, 1, 6, 6) and not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("sigma", [0.8, 1.5, 2.5])
+def test_gaussian_blur_matches_scipy(sigma):
+    from scipy.ndimage import gaussian_filter
+
+    x = np.random.default_rng(3).random((2, 3, 20, 24)).astype(np.float32)
+    ref = gaussian_filter(x.astype(np.float64), (0, 0, sigma, sigma), mode="mirror", truncate=3.0)
+    np.testing.assert_allclose(gaussian_blur(torch.from_numpy(x), sigma).numpy(), ref, atol=1e-6)
+
+
+def test_discriminator_detail_view_is_the_amplified_fine_band_of_the_display_image():
+    from scipy.ndimage import gaussian_filter
+
+    from rawcv.isp import srgb_encode
+
+    rng = np.random.default_rng(4)
+    packed = torch.from_numpy(rng.random((2, 4, 16, 16), dtype=np.float32))
+    image = torch.from_numpy(rng.random((2, 3, 32, 32), dtype=np.float32) * 1.2)     # some values above 1
+    display = discriminator_pair(packed, image, view="display")
+    both = discriminator_pair(packed, image, view="display+detail")
+    assert display.shape[1] == discriminator_channels("display") == 7
+    assert both.shape[1] == discriminator_channels("display+detail") == 10
+    assert torch.equal(both[:, :7], display)          # the pair itself is unchanged
+    shown = srgb_encode(np.clip(image.numpy(), 0, 1).transpose(0, 2, 3, 1).reshape(-1, 32, 3))
+    shown = shown.reshape(2, 32, 32, 3).transpose(0, 3, 1, 2).astype(np.float64)
+    np.testing.assert_allclose(display[:, 4:].numpy(), shown, atol=1e-5)
+    band = D_DETAIL_GAIN * (shown - gaussian_filter(shown, (0, 0, D_DETAIL_SIGMA, D_DETAIL_SIGMA), mode="mirror",
+                                                    truncate=3.0))
+    np.testing.assert_allclose(both[:, 7:].numpy(), band, atol=1e-5)
+    flat = discriminator_pair(packed, torch.full((2, 3, 32, 32), 0.3), view="display+detail")
+    assert float(flat[:, 7:].abs().max()) < 1e-6       # a flat image has no detail
+    with pytest.raises(TrainingError, match="display, display\\+detail"):
+        discriminator_pair(packed, image, view="detail")
 
 
 def _tiny_trainer(out, *, epochs, l1_only=False, seed=0):
@@ -206,7 +243,7 @@ def _tiny_trainer(out, *, epochs, l1_only=False, seed=0):
     val = RestorePairs(4, size=32, noise="high", seed=seed, split="val")
     torch.manual_seed(seed)
     g = create_model("unet_generator", in_chans=8, num_classes=3, **TINY_G)
-    d = None if l1_only else create_model("patchgan70", in_chans=7, num_classes=1, **TINY_D)
+    d = None if l1_only else create_model("patchgan70", in_chans=discriminator_channels(), num_classes=1, **TINY_D)
     cfg = TrainConfig(epochs=epochs, lr=2e-4, device="cpu", seed=seed, progress=False)
     return RestoreTrainer(g, RestorationTask(), fresh_loader(train, batch_size=4, seed=seed),
                           make_loader(val, batch_size=4), discriminator=d, config=cfg, out_dir=out,
@@ -265,7 +302,8 @@ def test_train_smoke_loss_goes_down(tmp_path):
     row = gan.history[-1]
     assert np.isfinite(row["train_d_loss"]) and row["train_d_loss"] > 0
     cfg = torch.load(tmp_path / "gan" / "best.pt", weights_only=True)["config"]
-    assert cfg["mode"] == "gan" and cfg["discriminator"]["in_chans"] == 7 and cfg["target"] == "camera_wb_linear"
+    assert cfg["mode"] == "gan" and cfg["target"] == "camera_wb_linear"
+    assert cfg["d_view"] == "display+detail" and cfg["discriminator"]["in_chans"] == 10
 
 
 def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
@@ -287,6 +325,27 @@ def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
                            log=lines.append, **{**common, "disc_kwargs": {"base_width": 4}})
     assert not any("initialised the discriminator" in line for line in lines)
     assert torch.load(other.last_path, weights_only=True)["discriminator_config"]["kwargs"]["base_width"] == 4
+    # so does one that sees the pairs differently
+    lines.clear()
+    plain = train_restorer(tmp_path / "plain", epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt",
+                           d_view="display", log=lines.append, **common)
+    assert not any("initialised the discriminator" in line for line in lines)
+    ckpt = torch.load(plain.last_path, weights_only=True)
+    assert ckpt["config"]["d_view"] == "display" and ckpt["discriminator_config"]["in_chans"] == 7
+
+
+def test_gan_resume_keeps_the_discriminator_view(tmp_path):
+    common = dict(model_kwargs=TINY_G, disc_kwargs=TINY_D, noise="high", crop=32, train_size=8, val_size=4,
+                  batch_size=8, device="cpu", progress=False, log=lambda line: None)
+    train_restorer(tmp_path / "run", epochs=1, d_view="display", **common)
+    first = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["discriminator"]
+    # resumed without naming the view: the run's own ("display", 7 channels) is used, and its
+    # discriminator loads (a 10-channel one would not fit the saved weights)
+    res = train_restorer(tmp_path / "run", epochs=2, resume=True, **common)
+    ckpt = torch.load(res.last_path, weights_only=True)
+    assert len(res.history) == 2 and ckpt["config"]["d_view"] == "display"
+    assert ckpt["discriminator_config"]["in_chans"] == 7
+    assert any(not torch.equal(ckpt["discriminator"][k], first[k]) for k in first)      # and it went on training
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""How fast can a fresh PatchGAN tell a trained generator's output from the ground truth?
+For docs/DENSE_RESULTS.md (section 2.1, the discriminator's view).
+
+Usage::
+
+    python docs/discriminator_probe.py RUN_OR_CKPT [--view display|display+detail] [--gain G]
+                                       [--sigma S] [--steps N]
+
+The generator is frozen; a fresh ``patchgan70`` (base width 32) is trained with least squares,
+Adam 2e-4 / beta1 0.5, batch 8 + 8 (fake and real pairs in one batch, as in training), on
+on-the-fly 128 x 128 training pairs at high noise. It prints the mean D(real) / D(fake) every
+50 steps: 0.5 / 0.5 is chance, apart means the discriminator sees what the generator gets
+wrong, so that its gradient can teach the generator something. ``--gain`` and ``--sigma`` vary
+the detail band of the ``display+detail`` view (defaults: ``D_DETAIL_GAIN``, ``D_DETAIL_SIGMA``).
+"""
+
+import argparse
+import time
+
+import torch
+
+from rawcv.data.restore import RestorePairs, fresh_loader
+from rawcv.models import create_model
+from rawcv.train import restore
+from rawcv.train.restore import (D_VIEWS, apply_gains, bilinear_base, discriminator_channels, discriminator_pair,
+                                 gan_criterion, generator_input, load_restorer)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("weights")
+    ap.add_argument("--view", choices=D_VIEWS, default="display+detail")
+    ap.add_argument("--gain", type=float, default=restore.D_DETAIL_GAIN)
+    ap.add_argument("--sigma", type=float, default=restore.D_DETAIL_SIGMA)
+    ap.add_argument("--steps", type=int, default=300)
+    args = ap.parse_args()
+    restore.D_DETAIL_GAIN, restore.D_DETAIL_SIGMA = args.gain, args.sigma     # what discriminator_pair reads
+
+    torch.manual_seed(0)
+    generator, ckpt, _ = load_restorer(args.weights, "cpu")
+    scale = float(ckpt["config"].get("variance_scale", restore.VARIANCE_SCALE))
+    residual = bool(ckpt["config"].get("residual", False))
+    disc = create_model("patchgan70", in_chans=discriminator_channels(args.view), num_classes=1, base_width=32)
+    opt = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    crit = gan_criterion("lsgan")
+    pairs = RestorePairs(100 * args.steps, split="train", seed=5, size=128, noise="high", sources="mixed")
+    loader = fresh_loader(pairs, batch_size=8, workers=0, device=torch.device("cpu"), seed=5)
+    sums, start = [0.0, 0.0, 0.0], time.time()
+    for step, batch in enumerate(loader, 1):
+        with torch.no_grad():
+            fake = generator(generator_input(batch["input"], batch["variance"], scale))
+            fake = apply_gains(fake + bilinear_base(batch["input"]) if residual else fake, batch["gains"])
+        pred_fake, pred_real = disc(torch.cat([discriminator_pair(batch["input"], fake, view=args.view),
+                                               discriminator_pair(batch["input"], batch["target"], view=args.view)
+                                               ])).chunk(2)
+        loss = 0.5 * (crit(pred_fake, False) + crit(pred_real, True))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        for i, value in enumerate((loss, pred_real.mean(), pred_fake.mean())):
+            sums[i] += float(value.detach())
+        if step % 50 == 0:
+            print(f"{args.view} (gain {args.gain:g}, sigma {args.sigma:g}) step {step}: D loss {sums[0] / 50:.4f}, "
+                  f"D(real) / D(fake) {sums[1] / 50:.3f} / {sums[2] / 50:.3f}  ({time.time() - start:.0f} s)",
+                  flush=True)
+            sums = [0.0, 0.0, 0.0]
+        if step >= args.steps:
+            break
+
+
+if __name__ == "__main__":
+    main()

@@ -21,25 +21,22 @@ import torch
 
 from rawcv.data.restore import RestorePairs, fresh_loader
 from rawcv.models import create_model
-from rawcv.train import restore
-from rawcv.train.restore import (D_VIEWS, apply_gains, bilinear_base, discriminator_channels, discriminator_pair,
-                                 gan_criterion, generator_input, load_restorer)
+from rawcv.train.restore import (D_DETAIL_GAIN, D_DETAIL_SIGMA, D_VIEWS, discriminator_channels, discriminator_pair,
+                                 gan_criterion, generate_batch, generator_options, load_restorer)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("weights")
     ap.add_argument("--view", choices=D_VIEWS, default="display+detail")
-    ap.add_argument("--gain", type=float, default=restore.D_DETAIL_GAIN)
-    ap.add_argument("--sigma", type=float, default=restore.D_DETAIL_SIGMA)
+    ap.add_argument("--gain", type=float, default=D_DETAIL_GAIN)
+    ap.add_argument("--sigma", type=float, default=D_DETAIL_SIGMA)
     ap.add_argument("--steps", type=int, default=300)
     args = ap.parse_args()
-    restore.D_DETAIL_GAIN, restore.D_DETAIL_SIGMA = args.gain, args.sigma     # what discriminator_pair reads
+    view = {"view": args.view, "detail_gain": args.gain, "detail_sigma": args.sigma}
 
     torch.manual_seed(0)
     generator, ckpt, _ = load_restorer(args.weights, "cpu")
-    scale = float(ckpt["config"].get("variance_scale", restore.VARIANCE_SCALE))
-    residual = bool(ckpt["config"].get("residual", False))
     disc = create_model("patchgan70", in_chans=discriminator_channels(args.view), num_classes=1, base_width=32)
     opt = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
     crit = gan_criterion("lsgan")
@@ -48,11 +45,9 @@ def main():
     sums, start = [0.0, 0.0, 0.0], time.time()
     for step, batch in enumerate(loader, 1):
         with torch.no_grad():
-            fake = generator(generator_input(batch["input"], batch["variance"], scale))
-            fake = apply_gains(fake + bilinear_base(batch["input"]) if residual else fake, batch["gains"])
-        pred_fake, pred_real = disc(torch.cat([discriminator_pair(batch["input"], fake, view=args.view),
-                                               discriminator_pair(batch["input"], batch["target"], view=args.view)
-                                               ])).chunk(2)
+            fake = generate_batch(generator, batch, **generator_options(ckpt))
+        pred_fake, pred_real = disc(torch.cat([discriminator_pair(batch["input"], fake, **view),
+                                               discriminator_pair(batch["input"], batch["target"], **view)])).chunk(2)
         loss = 0.5 * (crit(pred_fake, False) + crit(pred_real, True))
         opt.zero_grad()
         loss.backward()

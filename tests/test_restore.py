@@ -230,6 +230,9 @@ def test_discriminator_detail_view_is_the_amplified_fine_band_of_the_display_ima
     band = D_DETAIL_GAIN * (shown - gaussian_filter(shown, (0, 0, D_DETAIL_SIGMA, D_DETAIL_SIGMA), mode="mirror",
                                                     truncate=3.0))
     np.testing.assert_allclose(both[:, 7:].numpy(), band, atol=1e-5)
+    wider = gaussian_filter(shown, (0, 0, 2.5, 2.5), mode="mirror", truncate=3.0)
+    other = discriminator_pair(packed, image, view="display+detail", detail_gain=2.0, detail_sigma=2.5)
+    np.testing.assert_allclose(other[:, 7:].numpy(), 2.0 * (shown - wider), atol=1e-5)
     flat = discriminator_pair(packed, torch.full((2, 3, 32, 32), 0.3), view="display+detail")
     assert float(flat[:, 7:].abs().max()) < 1e-6       # a flat image has no detail
     with pytest.raises(TrainingError, match="display, display\\+detail"):

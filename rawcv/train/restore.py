@@ -85,6 +85,15 @@ def apply_gains(rgb: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
     return rgb * gains.to(rgb)[:, :, None, None]
 
 
+def generate_batch(model, batch: dict, *, variance_scale: float = VARIANCE_SCALE, residual: bool = False):
+    """The generator's white-balanced linear RGB for a batch of :class:`rawcv.data.restore.RestorePairs`
+    (``input``, ``variance``, ``gains``); ``residual``: its output corrects the bilinear demosaic."""
+    y = model(generator_input(batch["input"], batch["variance"], variance_scale))
+    if residual:
+        y = y + bilinear_base(batch["input"])
+    return apply_gains(y, batch["gains"])
+
+
 def display_view(x: torch.Tensor) -> torch.Tensor:
     """What the discriminator sees of a linear image: clipped to [0, 1], sRGB-encoded."""
     from ..torch.isp import srgb_encode
@@ -119,23 +128,29 @@ def _check_d_view(view: str) -> str:
     return view
 
 
+def _trained_d_view(cfg: dict) -> str:
+    """The discriminator view a checkpoint's run used: runs from before the option had "display"."""
+    return cfg.get("d_view") or "display"
+
+
 def discriminator_channels(view: str = DEFAULT_D_VIEW) -> int:
     """Input channels of the discriminator for ``view``: 4 + 3 (``display``), 4 + 3 + 3 (``display+detail``)."""
     return 7 if _check_d_view(view) == "display" else 10
 
 
-def discriminator_pair(packed: torch.Tensor, image: torch.Tensor, *, view: str = DEFAULT_D_VIEW) -> torch.Tensor:
+def discriminator_pair(packed: torch.Tensor, image: torch.Tensor, *, view: str = DEFAULT_D_VIEW,
+                       detail_gain: float = D_DETAIL_GAIN, detail_sigma: float = D_DETAIL_SIGMA) -> torch.Tensor:
     """``concat(condition, image)`` for the PatchGAN: the packed raw (4) upsampled (nearest) to the
     image's resolution and the RGB image (3), both as :func:`display_view`; ``view="display+detail"``
-    adds the image's fine-detail band (3): ``D_DETAIL_GAIN * (v - gaussian_blur(v, D_DETAIL_SIGMA))``
+    adds the image's fine-detail band (3): ``detail_gain * (v - gaussian_blur(v, detail_sigma))``
     of its display values ``v``, so that the discriminator sees from its first steps what a
-    smoothing generator loses."""
+    smoothing generator loses (training uses the defaults, ``D_DETAIL_GAIN`` and ``D_DETAIL_SIGMA``)."""
     _check_d_view(view)
     cond = F.interpolate(packed.float(), size=image.shape[-2:], mode="nearest")
     shown = display_view(image)
     parts = [display_view(cond), shown]
     if view == "display+detail":
-        parts.append(D_DETAIL_GAIN * (shown - gaussian_blur(shown, D_DETAIL_SIGMA)))
+        parts.append(detail_gain * (shown - gaussian_blur(shown, detail_sigma)))
     return torch.cat(parts, dim=1)
 
 
@@ -289,11 +304,7 @@ class RestoreTrainer(Trainer):
             self.discriminator.train(training)
 
     def _generate(self, batch):
-        x = generator_input(batch["input"], batch["variance"], self.variance_scale)
-        y = self.forward_model(x)
-        if self.residual:
-            y = y + bilinear_base(batch["input"])
-        return apply_gains(y, batch["gains"])
+        return generate_batch(self.forward_model, batch, variance_scale=self.variance_scale, residual=self.residual)
 
     def train_step(self, batch):
         batch = self._to_device(batch)
@@ -493,7 +504,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
             variance_scale = float(cfg.get("variance_scale", variance_scale))
             l1_only = cfg.get("mode") == "l1"
             gan_loss = cfg.get("gan_loss") or gan_loss
-            d_view = cfg.get("d_view") or "display"      # runs from before the option had no other
+            d_view = _trained_d_view(cfg)
             dcfg = cfg.get("discriminator") or {}
             if dcfg:
                 discriminator, disc_kwargs = dcfg["name"], dict(dcfg.get("kwargs") or {})
@@ -542,7 +553,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
                             **(disc_kwargs or {}))
         if init and not resume and "discriminator" in base_ckpt \
                 and base_ckpt.get("discriminator_config") == disc.rawcv_config \
-                and (base_ckpt["config"].get("d_view") or "display") == d_view:
+                and _trained_d_view(base_ckpt["config"]) == d_view:
             # A GAN started from a GAN's last.pt keeps its discriminator: a fresh PatchGAN needs
             # thousands of steps before it tells a good generator's output from ground truth.
             load_discriminator_state(disc, base_ckpt)
@@ -1104,6 +1115,6 @@ def format_restore_table(result: dict) -> str:
 __all__ = ["RestorationTask", "RestoreTrainer", "train_restorer", "tiled_apply", "load_restorer", "generator_options",
            "restore_packed", "restore_raw", "camera_to_output", "output_stages", "predict_restore_files", "gat", "gat_inverse",
            "baseline_nlm_vst", "classical_baselines", "evaluate_restore", "format_restore_table",
-           "generator_input", "discriminator_pair", "discriminator_channels", "gaussian_blur", "gan_criterion",
+           "generator_input", "generate_batch", "discriminator_pair", "discriminator_channels", "gaussian_blur", "gan_criterion",
            "build_discriminator", "psnr", "ssim", "detail_band", "high_frequency_detail",
            "noise_for", "side_by_side", "TASK", "GAN_LOSSES", "D_VIEWS", "L1_WEIGHT", "VARIANCE_SCALE"]

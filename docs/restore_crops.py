@@ -2,10 +2,12 @@
 
 Usage::
 
-    python docs/restore_crops.py [--detail] [--self-ensemble] OUT.png "LABEL=RUN_OR_CKPT" ...
+    python docs/restore_crops.py [--detail] [--self-ensemble] [--window PAIR,TOP,LEFT ...] OUT.png
+                                 "LABEL=RUN_OR_CKPT" ...
 
 Takes held-out synthetic test pairs 0-3 (split "test", seed 0, high noise, 256 x 256: the pairs of
-``rawcv eval restore --synthetic 32 --seed 0``), cuts a 128 x 128 window from each and shows it 2x
+``rawcv eval restore --synthetic 32 --seed 0``; or the pairs and windows given with ``--window``,
+repeatable), cuts a 128 x 128 window from each and shows it 2x
 (nearest neighbour) through the display path: noisy (bilinear), ISP mean 3x3, NLM+VST, every model
 given (one forward pass, or with ``--self-ensemble`` the mean over the 8 Bayer-preserving flips and
 transposes), ground truth. ``--detail`` adds under each row its
@@ -13,7 +15,7 @@ detail band (``rawcv.train.restore.detail_band`` of the display values, x4 aroun
 PSNR cannot tell a blurred output from a sharp one, this shows it.
 """
 
-import sys
+import argparse
 
 import cv2
 import numpy as np
@@ -39,7 +41,7 @@ def detail_view(image, meta, window):
     return np.round(np.repeat(band[..., None], 3, axis=-1) * 255).astype(np.uint8)
 
 
-def main(out, specs, detail=False, self_ensemble=False):
+def main(out, specs, detail=False, self_ensemble=False, windows=WINDOWS):
     models = []
     for spec in specs:
         label, path = spec.split("=", 1)
@@ -47,7 +49,7 @@ def main(out, specs, detail=False, self_ensemble=False):
         models.append((label, model, ckpt))
     pairs = RestorePairs(32, split="test", seed=0, size=256, noise="high", sources="mixed")
     rows = []
-    for index, top, left in WINDOWS:
+    for index, top, left in windows:
         pair = pairs.pair(index)
         base = classical_baselines(pair.mosaic, pair.gains, pair.lambda_shot, pair.lambda_read)
         cells = [("noisy (bilinear)", base["bilinear"]), ("mean3_mosaic", base["mean3_mosaic"]),
@@ -65,10 +67,18 @@ def main(out, specs, detail=False, self_ensemble=False):
     print(side_by_side(rows, out))
 
 
+def _window(text):
+    pair, top, left = (int(v) for v in text.split(","))
+    return pair, top, left
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    flags = {a for a in args if a in ("--detail", "--self-ensemble")}
-    args = [a for a in args if a not in flags]
-    if len(args) < 2:
-        sys.exit(__doc__)
-    main(args[0], args[1:], detail="--detail" in flags, self_ensemble="--self-ensemble" in flags)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", metavar="OUT.png")
+    ap.add_argument("models", nargs="+", metavar="LABEL=RUN_OR_CKPT")
+    ap.add_argument("--detail", action="store_true")
+    ap.add_argument("--self-ensemble", action="store_true")
+    ap.add_argument("--window", action="append", type=_window, metavar="PAIR,TOP,LEFT")
+    args = ap.parse_args()
+    main(args.out, args.models, detail=args.detail, self_ensemble=args.self_ensemble,
+         windows=args.window or WINDOWS)

@@ -18,9 +18,10 @@ from rawcv.data.restore import (RestorePairs, SynthRestoreSet, canonical_crop, f
                                 packed_variance)
 from rawcv.models import create_model
 from rawcv.train.engine import TrainingError
-from rawcv.train.restore import (D_DETAIL_GAIN, D_DETAIL_SIGMA, RestorationTask, RestoreTrainer, build_discriminator,
-                                 camera_to_output, discriminator_channels, discriminator_pair, gat, gat_inverse,
-                                 gaussian_blur, generator_input, high_frequency_detail, tiled_apply, train_restorer)
+from rawcv.train.restore import (D_DETAIL_GAIN, D_DETAIL_SIGMA, D_RANGES, D_VIEWS, RestorationTask, RestoreTrainer,
+                                 build_discriminator, camera_to_output, discriminator_channels, discriminator_pair,
+                                 display_view, gat, gat_inverse, gaussian_blur, generator_input,
+                                 high_frequency_detail, tiled_apply, train_restorer)
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("single_threaded")   # tiny models: one torch / Numba thread
@@ -211,10 +212,58 @@ def test_gaussian_blur_matches_scipy(sigma):
     np.testing.assert_allclose(gaussian_blur(torch.from_numpy(x), sigma).numpy(), ref, atol=1e-6)
 
 
+def _srgb_curve_extended(x):
+    """IEC 61966-2-1 sRGB encoding written out, continued below 0 (the linear segment) and above 1
+    (the power law)."""
+    x = np.asarray(x, np.float64)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.maximum(x, 0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def test_discriminator_display_view_continues_or_clips_the_srgb_curve():
+    from rawcv.isp import srgb_encode
+
+    rng = np.random.default_rng(6)
+    packed = torch.from_numpy(rng.random((2, 4, 16, 16), dtype=np.float32) * 0.3 - 0.05)   # noisy raw dips below 0
+    image = torch.from_numpy(rng.random((2, 3, 32, 32), dtype=np.float32) * 1.4 - 0.1)     # below 0 and above 1
+    cond = np.repeat(np.repeat(packed.numpy(), 2, axis=2), 2, axis=3)       # nearest upsampling to 32 x 32
+    for value_range in D_RANGES:
+        pair = discriminator_pair(packed, image, view="display", value_range=value_range).numpy()
+        if value_range == "extended":
+            want_cond, want_image = _srgb_curve_extended(cond), _srgb_curve_extended(image.numpy())
+        else:   # the ISP's own sRGB encoder (2-D input) on [0, 1]
+            want_cond, want_image = (srgb_encode(np.clip(a, 0, 1).reshape(-1, 32)).reshape(a.shape)
+                                     for a in (cond, image.numpy()))
+        np.testing.assert_allclose(pair[:, :4], want_cond, atol=1e-5)
+        np.testing.assert_allclose(pair[:, 4:], want_image, atol=1e-5)
+    # below 0 and above 1 the extended view still has a gradient (so the generator is told about
+    # values there); the clipped one has none
+    x = torch.tensor([-0.02, 1.3], requires_grad=True)
+    display_view(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [12.92, 1.055 / 2.4 * 1.3 ** (1 / 2.4 - 1)], rtol=1e-5)
+    x.grad = None
+    display_view(x, value_range="clipped").sum().backward()
+    assert torch.equal(x.grad, torch.zeros(2))
+    with pytest.raises(TrainingError, match="extended, clipped"):
+        discriminator_pair(packed, image, value_range="clip")
+
+
+def test_train_restore_cli_choices_are_the_library_options():
+    from rawcv.cli import build_parser
+    from rawcv.train.restore import DEFAULT_D_RANGE, DEFAULT_D_VIEW
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "restore", "--out", "run"])
+    assert (args.d_view, args.d_range) == (DEFAULT_D_VIEW, DEFAULT_D_RANGE)
+    for view in D_VIEWS:
+        for value_range in D_RANGES:
+            args = parser.parse_args(["train", "restore", "--out", "run", "--d-view", view, "--d-range", value_range])
+            assert (args.d_view, args.d_range) == (view, value_range)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "restore", "--out", "run", "--d-range", "clip"])
+
+
 def test_discriminator_detail_view_is_the_amplified_fine_band_of_the_display_image():
     from scipy.ndimage import gaussian_filter
-
-    from rawcv.isp import srgb_encode
 
     rng = np.random.default_rng(4)
     packed = torch.from_numpy(rng.random((2, 4, 16, 16), dtype=np.float32))
@@ -224,8 +273,7 @@ def test_discriminator_detail_view_is_the_amplified_fine_band_of_the_display_ima
     assert display.shape[1] == discriminator_channels("display") == 7
     assert both.shape[1] == discriminator_channels("display+detail") == 10
     assert torch.equal(both[:, :7], display)          # the pair itself is unchanged
-    shown = srgb_encode(np.clip(image.numpy(), 0, 1).transpose(0, 2, 3, 1).reshape(-1, 32, 3))
-    shown = shown.reshape(2, 32, 32, 3).transpose(0, 3, 1, 2).astype(np.float64)
+    shown = _srgb_curve_extended(image.numpy())
     np.testing.assert_allclose(display[:, 4:].numpy(), shown, atol=1e-5)
     band = D_DETAIL_GAIN * (shown - gaussian_filter(shown, (0, 0, D_DETAIL_SIGMA, D_DETAIL_SIGMA), mode="mirror",
                                                     truncate=3.0))
@@ -307,6 +355,7 @@ def test_train_smoke_loss_goes_down(tmp_path):
     cfg = torch.load(tmp_path / "gan" / "best.pt", weights_only=True)["config"]
     assert cfg["mode"] == "gan" and cfg["target"] == "camera_wb_linear"
     assert cfg["d_view"] == "display+detail" and cfg["discriminator"]["in_chans"] == 10
+    assert cfg["d_range"] == "extended"
 
 
 def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
@@ -322,19 +371,22 @@ def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
     kept = torch.load(cont.last_path, weights_only=True)["discriminator"]
     weights = [k for k in source if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert weights and all(torch.allclose(kept[k], source[k], rtol=0, atol=1e-9) for k in weights)
-    # a different discriminator gets a fresh one
-    lines.clear()
-    other = train_restorer(tmp_path / "other", epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt",
-                           log=lines.append, **{**common, "disc_kwargs": {"base_width": 4}})
-    assert not any("initialised the discriminator" in line for line in lines)
-    assert torch.load(other.last_path, weights_only=True)["discriminator_config"]["kwargs"]["base_width"] == 4
-    # so does one that sees the pairs differently
-    lines.clear()
-    plain = train_restorer(tmp_path / "plain", epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt",
-                           d_view="display", log=lines.append, **common)
-    assert not any("initialised the discriminator" in line for line in lines)
-    ckpt = torch.load(plain.last_path, weights_only=True)
-    assert ckpt["config"]["d_view"] == "display" and ckpt["discriminator_config"]["in_chans"] == 7
+    # a different discriminator gets a fresh one; so does one that sees the pairs differently
+    # (7 channels), or treats values outside [0, 1] differently (the same 10 channels)
+    for name, change, in_chans in (("other", {"disc_kwargs": {"base_width": 4}}, 10),
+                                   ("plain", {"d_view": "display"}, 7),
+                                   ("clipped", {"d_range": "clipped"}, 10)):
+        lines.clear()
+        res = train_restorer(tmp_path / name, epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt",
+                             log=lines.append, **{**common, **change})
+        assert not any("initialised the discriminator" in line for line in lines), name
+        ckpt = torch.load(res.last_path, weights_only=True)
+        assert ckpt["discriminator_config"]["in_chans"] == in_chans
+        [(key, value)] = change.items()
+        if key == "disc_kwargs":
+            assert ckpt["discriminator_config"]["kwargs"]["base_width"] == value["base_width"]
+        else:
+            assert ckpt["config"][key] == value
 
 
 def test_gan_resume_keeps_the_discriminator_view(tmp_path):
@@ -349,6 +401,19 @@ def test_gan_resume_keeps_the_discriminator_view(tmp_path):
     assert len(res.history) == 2 and ckpt["config"]["d_view"] == "display"
     assert ckpt["discriminator_config"]["in_chans"] == 7
     assert any(not torch.equal(ckpt["discriminator"][k], first[k]) for k in first)      # and it went on training
+
+
+def test_gan_resume_of_a_run_made_before_the_value_range_option_keeps_it_clipped(tmp_path):
+    common = dict(model_kwargs=TINY_G, disc_kwargs=TINY_D, noise="high", crop=32, train_size=8, val_size=4,
+                  batch_size=8, device="cpu", progress=False, log=lambda line: None)
+    train_restorer(tmp_path / "run", epochs=1, **common)
+    last = tmp_path / "run" / "last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    assert ckpt["config"].pop("d_range") == "extended"
+    torch.save(ckpt, last)                      # as written before the option existed
+    res = train_restorer(tmp_path / "run", epochs=2, resume=True, **common)
+    assert len(res.history) == 2
+    assert torch.load(res.last_path, weights_only=True)["config"]["d_range"] == "clipped"
 
 
 # --------------------------------------------------------------------------------------------

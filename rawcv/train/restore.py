@@ -9,9 +9,11 @@ noisy packed raw (4) + noise-variance map (4) --U-Net generator--> (+ bilinear d
   the noisy values, multiplied by a fixed ``variance_scale`` (100: numbers of order 1);
 * the discriminator is the 70x70 PatchGAN ``patchgan70`` on the pair ``concat(condition, image)``
   (``in_chans = 4 + 3``): the condition is the packed raw upsampled (nearest) to full resolution;
-  both are shown to it sRGB-encoded (clipped to [0, 1]) so that shadow detail counts as it does to
-  the eye, and by default (``d_view="display+detail"``, ``in_chans = 10``) also the image's
-  fine-detail band, amplified, so that it sees early what a smoothing generator loses;
+  both are shown to it sRGB-encoded so that shadow detail counts as it does to the eye (the curve
+  continued below 0 and above 1, ``d_range="extended"``, so that values a generator puts outside
+  [0, 1] stay visible to it), and by default (``d_view="display+detail"``, ``in_chans = 10``)
+  also the image's fine-detail band, amplified, so that it sees early what a smoothing generator
+  loses;
 * losses: adversarial (BCE-with-logits, or least squares ``--gan-loss lsgan``) + ``lambda * L1``
   with ``lambda = 100``; Adam ``lr 2e-4, beta1 0.5`` for both networks; ``--l1-only`` drops the
   discriminator (the same ``100 * L1`` objective, for comparison). The logged training loss is
@@ -52,6 +54,16 @@ L1_WEIGHT = 100.0
 VARIANCE_SCALE = 100.0
 D_VIEWS = ("display", "display+detail")
 DEFAULT_D_VIEW = "display+detail"
+# How the sRGB curve the discriminator sees treats values outside [0, 1]. "clipped" (runs before
+# the option) hid them: every value below 0 looked like the truth's black and had no gradient, so
+# the generator learnt to push shadows below 0 and then left the input's noise there
+# (run_r32_lsgan_dd: 0.02 RMS noise and a 2-pixel grid in black sky, -13.7 dB on that test image,
+# -1.80 dB on average). "extended" continues the curve (12.92 x below 0, the power law above 1):
+# the same run then cost -0.68 dB with the same sharpening (docs/DENSE_RESULTS.md 2.1).
+D_RANGES = ("extended", "clipped")
+DEFAULT_D_RANGE = "extended"
+# What runs made before an option existed used: read for checkpoints that do not record it.
+_BEFORE_OPTION = {"d_view": "display", "d_range": "clipped"}
 # The discriminator's extra view of the image: its sRGB values minus a Gaussian blur of them,
 # amplified. Fine detail is a few percent of the signal; at that amplitude a fresh PatchGAN
 # needs thousands of steps to notice what a good generator loses. docs/discriminator_probe.py
@@ -94,11 +106,23 @@ def generate_batch(model, batch: dict, *, variance_scale: float = VARIANCE_SCALE
     return apply_gains(y, batch["gains"])
 
 
-def display_view(x: torch.Tensor) -> torch.Tensor:
-    """What the discriminator sees of a linear image: clipped to [0, 1], sRGB-encoded."""
+def display_view(x: torch.Tensor, *, value_range: str = DEFAULT_D_RANGE) -> torch.Tensor:
+    """What the discriminator sees of a linear image: its sRGB encoding, continued outside [0, 1]
+    (``value_range="extended"``: ``12.92 x`` below 0, the power law above 1) or of the image
+    clipped to [0, 1] first (``"clipped"``).
+
+    Examples
+    --------
+    >>> x = torch.tensor([-0.01, 0.0, 0.18, 1.0, 1.2])
+    >>> [round(v, 4) for v in display_view(x).tolist()]
+    [-0.1292, 0.0, 0.4614, 1.0, 1.0833]
+    >>> [round(v, 4) for v in display_view(x, value_range="clipped").tolist()]
+    [0.0, 0.0, 0.4614, 1.0, 1.0]
+    """
     from ..torch.isp import srgb_encode
 
-    return srgb_encode(x.float().clamp(0.0, 1.0))
+    x = x.float()
+    return srgb_encode(x.clamp(0.0, 1.0) if _check_d_range(value_range) == "clipped" else x)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -128,9 +152,15 @@ def _check_d_view(view: str) -> str:
     return view
 
 
-def _trained_d_view(cfg: dict) -> str:
-    """The discriminator view a checkpoint's run used: runs from before the option had "display"."""
-    return cfg.get("d_view") or "display"
+def _check_d_range(value_range: str) -> str:
+    if value_range not in D_RANGES:
+        raise TrainingError(f"unknown discriminator value range {value_range!r}: expected one of {', '.join(D_RANGES)}")
+    return value_range
+
+
+def _trained(cfg: dict, key: str) -> str:
+    """The discriminator option ``key`` (``d_view``, ``d_range``) a checkpoint's run used."""
+    return cfg.get(key) or _BEFORE_OPTION[key]
 
 
 def discriminator_channels(view: str = DEFAULT_D_VIEW) -> int:
@@ -139,16 +169,18 @@ def discriminator_channels(view: str = DEFAULT_D_VIEW) -> int:
 
 
 def discriminator_pair(packed: torch.Tensor, image: torch.Tensor, *, view: str = DEFAULT_D_VIEW,
-                       detail_gain: float = D_DETAIL_GAIN, detail_sigma: float = D_DETAIL_SIGMA) -> torch.Tensor:
+                       value_range: str = DEFAULT_D_RANGE, detail_gain: float = D_DETAIL_GAIN,
+                       detail_sigma: float = D_DETAIL_SIGMA) -> torch.Tensor:
     """``concat(condition, image)`` for the PatchGAN: the packed raw (4) upsampled (nearest) to the
     image's resolution and the RGB image (3), both as :func:`display_view`; ``view="display+detail"``
     adds the image's fine-detail band (3): ``detail_gain * (v - gaussian_blur(v, detail_sigma))``
     of its display values ``v``, so that the discriminator sees from its first steps what a
-    smoothing generator loses (training uses the defaults, ``D_DETAIL_GAIN`` and ``D_DETAIL_SIGMA``)."""
+    smoothing generator loses (training uses the defaults, ``D_DETAIL_GAIN`` and ``D_DETAIL_SIGMA``).
+    ``value_range`` says how :func:`display_view` treats values outside [0, 1]."""
     _check_d_view(view)
     cond = F.interpolate(packed.float(), size=image.shape[-2:], mode="nearest")
-    shown = display_view(image)
-    parts = [display_view(cond), shown]
+    shown = display_view(image, value_range=value_range)
+    parts = [display_view(cond, value_range=value_range), shown]
     if view == "display+detail":
         parts.append(detail_gain * (shown - gaussian_blur(shown, detail_sigma)))
     return torch.cat(parts, dim=1)
@@ -273,9 +305,10 @@ class RestoreTrainer(Trainer):
     def __init__(self, model, task, train_loader, val_loader=None, *, discriminator: Optional[nn.Module] = None,
                  gan_loss: str = "bce", l1_weight: float = L1_WEIGHT, variance_scale: float = VARIANCE_SCALE,
                  beta1: float = 0.5, d_lr_ratio: float = 1.0, residual: bool = False,
-                 d_view: str = DEFAULT_D_VIEW, **kwargs):
+                 d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE, **kwargs):
         self.beta1 = float(beta1)
         self.d_view = _check_d_view(d_view)
+        self.d_range = _check_d_range(d_range)
         self.residual = bool(residual)
         self.l1_weight = float(l1_weight)
         self.variance_scale = float(variance_scale)
@@ -306,6 +339,9 @@ class RestoreTrainer(Trainer):
     def _generate(self, batch):
         return generate_batch(self.forward_model, batch, variance_scale=self.variance_scale, residual=self.residual)
 
+    def _pair(self, batch, image):
+        return discriminator_pair(batch["input"], image, view=self.d_view, value_range=self.d_range)
+
     def train_step(self, batch):
         batch = self._to_device(batch)
         target = batch["target"]
@@ -322,11 +358,9 @@ class RestoreTrainer(Trainer):
             # when that is a statistic (a noise level, a loss of fine texture); D then sits at
             # chance (measured: noisy vs clean pairs stayed at D = 0.50 for 100 steps, and were
             # told apart within 40 steps as one batch).
-            real_pair = discriminator_pair(batch["input"], target, view=self.d_view)
+            real_pair = self._pair(batch, target)
             with self._autocast():
-                pred_fake, pred_real = D(torch.cat([discriminator_pair(batch["input"], fake.detach(),
-                                                                       view=self.d_view),
-                                                    real_pair])).chunk(2)
+                pred_fake, pred_real = D(torch.cat([self._pair(batch, fake.detach()), real_pair])).chunk(2)
                 d_loss = 0.5 * (crit(pred_fake, False) + crit(pred_real, True))
             self.d_optimizer.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -335,8 +369,7 @@ class RestoreTrainer(Trainer):
                 p.requires_grad_(False)
             with self._autocast():
                 # the same joint batch (same BatchNorm statistics); only the fake half is scored
-                pred = D(torch.cat([discriminator_pair(batch["input"], fake, view=self.d_view),
-                                    real_pair])).chunk(2)[0]
+                pred = D(torch.cat([self._pair(batch, fake), real_pair])).chunk(2)[0]
                 g_adv = crit(pred, True)
             g_loss = g_loss + g_adv
             with torch.no_grad():
@@ -438,7 +471,7 @@ def _check_task(ckpt: dict) -> None:
 def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs: Optional[dict] = None,
                    discriminator: str = DEFAULT_DISCRIMINATOR, disc_kwargs: Optional[dict] = None,
                    l1_only: bool = False, gan_loss: str = "bce", l1_weight: float = L1_WEIGHT,
-                   d_view: str = DEFAULT_D_VIEW,
+                   d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE,
                    noise="1e-3:1.2e-2", crop: int = 128, train_size: int = 1024, val_size: int = 64,
                    sources: str = "mixed", photo_fraction: float = 0.5, variance_scale: float = VARIANCE_SCALE,
                    residual: bool = True, epochs: int = 10, batch_size: int = 8, lr: Optional[float] = 2e-4,
@@ -466,6 +499,10 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
         What the discriminator sees of each (condition, image) pair (:func:`discriminator_pair`):
         both sRGB-encoded, plus (default) the image's fine-detail band amplified; ``"display"``
         is the pair alone (runs made before the detail band existed).
+    d_range : {"extended", "clipped"}
+        How the sRGB curve the discriminator sees treats values outside [0, 1]
+        (:func:`display_view`): continued (default), or clipped first, which hides a generator's
+        values below 0 from it (runs made before the option; they left noise in black areas).
     noise : str
         Noise of the on-the-fly pairs: ``"high"`` (lambda_shot 0.012), a range such as
         ``"1e-3:1.2e-2"`` (default), ... (:func:`rawcv.synth.parse_noise`).
@@ -491,6 +528,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
     out = Path(out)
     say = log or (lambda line: print(line, flush=True))
     _check_d_view(d_view)
+    _check_d_range(d_range)
     if gan_loss not in GAN_LOSSES:
         raise TrainingError(f"unknown --gan-loss {gan_loss!r}: expected one of {', '.join(GAN_LOSSES)}")
     if int(crop) < 32 or int(crop) % 2:
@@ -504,7 +542,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
             variance_scale = float(cfg.get("variance_scale", variance_scale))
             l1_only = cfg.get("mode") == "l1"
             gan_loss = cfg.get("gan_loss") or gan_loss
-            d_view = _trained_d_view(cfg)
+            d_view, d_range = _trained(cfg, "d_view"), _trained(cfg, "d_range")
             dcfg = cfg.get("discriminator") or {}
             if dcfg:
                 discriminator, disc_kwargs = dcfg["name"], dict(dcfg.get("kwargs") or {})
@@ -553,7 +591,8 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
                             **(disc_kwargs or {}))
         if init and not resume and "discriminator" in base_ckpt \
                 and base_ckpt.get("discriminator_config") == disc.rawcv_config \
-                and _trained_d_view(base_ckpt["config"]) == d_view:
+                and (_trained(base_ckpt["config"], "d_view"), _trained(base_ckpt["config"], "d_range")) \
+                == (d_view, d_range):
             # A GAN started from a GAN's last.pt keeps its discriminator: a fresh PatchGAN needs
             # thousands of steps before it tells a good generator's output from ground truth.
             load_discriminator_state(disc, base_ckpt)
@@ -565,13 +604,14 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
                    "gan_loss": None if l1_only else gan_loss, "l1_weight": float(l1_weight),
                    "discriminator": None if disc is None else disc.rawcv_config,
                    "d_view": None if disc is None else d_view,
+                   "d_range": None if disc is None else d_range,
                    "input": "packed RGGB raw (R, G1, G2, B), (x - black) / (white - black), + "
                             f"{variance_scale:g} * (lambda_shot * max(x, 0) + lambda_read)",
                    "sources": sources if data is None else str(data)}
     trainer = RestoreTrainer(net, RestorationTask(), train_loader, val_loader, discriminator=disc,
                              gan_loss=gan_loss, l1_weight=l1_weight, variance_scale=variance_scale, beta1=beta1,
-                             d_lr_ratio=d_lr_ratio, residual=residual, d_view=d_view, config=config, out_dir=out,
-                             checkpoint_config=ckpt_config, log=say)
+                             d_lr_ratio=d_lr_ratio, residual=residual, d_view=d_view, d_range=d_range,
+                             config=config, out_dir=out, checkpoint_config=ckpt_config, log=say)
     n_g = sum(p.numel() for p in net.parameters())
     n_d = sum(p.numel() for p in disc.parameters()) if disc is not None else 0
     say(f"{model} ({n_g:,} parameters)" + (f" + {discriminator} ({n_d:,})" if disc is not None else ", L1 only")
@@ -1117,4 +1157,5 @@ __all__ = ["RestorationTask", "RestoreTrainer", "train_restorer", "tiled_apply",
            "baseline_nlm_vst", "classical_baselines", "evaluate_restore", "format_restore_table",
            "generator_input", "generate_batch", "discriminator_pair", "discriminator_channels", "gaussian_blur", "gan_criterion",
            "build_discriminator", "psnr", "ssim", "detail_band", "high_frequency_detail",
-           "noise_for", "side_by_side", "TASK", "GAN_LOSSES", "D_VIEWS", "L1_WEIGHT", "VARIANCE_SCALE"]
+           "noise_for", "side_by_side", "display_view", "TASK", "GAN_LOSSES", "D_VIEWS", "D_RANGES", "L1_WEIGHT",
+           "VARIANCE_SCALE"]

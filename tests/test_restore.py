@@ -28,6 +28,9 @@ pytestmark = pytest.mark.usefixtures("single_threaded")   # tiny models: one tor
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}   # small models: one thread is faster on a busy 2-core machine
 TINY_G = {"base_width": 8, "depth": 2}
 TINY_D = {"base_width": 8}
+# a tiny GAN run of train_restorer (8 on-the-fly 32 x 32 pairs per epoch)
+TINY_GAN_RUN = dict(model_kwargs=TINY_G, disc_kwargs=TINY_D, noise="high", crop=32, train_size=8, val_size=4,
+                    batch_size=8, device="cpu", progress=False)
 
 
 def rawcv(*args, timeout=170):
@@ -359,8 +362,7 @@ def test_train_smoke_loss_goes_down(tmp_path):
 
 
 def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
-    common = dict(model_kwargs=TINY_G, disc_kwargs=TINY_D, noise="high", crop=32, train_size=8, val_size=4,
-                  batch_size=8, device="cpu", progress=False)
+    common = TINY_GAN_RUN
     train_restorer(tmp_path / "gan", epochs=1, log=lambda line: None, **common)
     source = torch.load(tmp_path / "gan" / "last.pt", weights_only=True)["discriminator"]
     lines = []
@@ -390,8 +392,7 @@ def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
 
 
 def test_gan_resume_keeps_the_discriminator_view(tmp_path):
-    common = dict(model_kwargs=TINY_G, disc_kwargs=TINY_D, noise="high", crop=32, train_size=8, val_size=4,
-                  batch_size=8, device="cpu", progress=False, log=lambda line: None)
+    common = dict(TINY_GAN_RUN, log=lambda line: None)
     train_restorer(tmp_path / "run", epochs=1, d_view="display", **common)
     first = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["discriminator"]
     # resumed without naming the view: the run's own ("display", 7 channels) is used, and its
@@ -404,8 +405,7 @@ def test_gan_resume_keeps_the_discriminator_view(tmp_path):
 
 
 def test_gan_resume_of_a_run_made_before_the_value_range_option_keeps_it_clipped(tmp_path):
-    common = dict(model_kwargs=TINY_G, disc_kwargs=TINY_D, noise="high", crop=32, train_size=8, val_size=4,
-                  batch_size=8, device="cpu", progress=False, log=lambda line: None)
+    common = dict(TINY_GAN_RUN, log=lambda line: None)
     train_restorer(tmp_path / "run", epochs=1, **common)
     last = tmp_path / "run" / "last.pt"
     ckpt = torch.load(last, weights_only=True)

@@ -62,7 +62,8 @@ DEFAULT_D_VIEW = "display+detail"
 # the same run then cost -0.68 dB with the same sharpening (docs/DENSE_RESULTS.md 2.1).
 D_RANGES = ("extended", "clipped")
 DEFAULT_D_RANGE = "extended"
-# What runs made before an option existed used: read for checkpoints that do not record it.
+# What runs made before an option existed used, read for checkpoints that do not record it (in the
+# order _trained_view returns them).
 _BEFORE_OPTION = {"d_view": "display", "d_range": "clipped"}
 # The discriminator's extra view of the image: its sRGB values minus a Gaussian blur of them,
 # amplified. Fine detail is a few percent of the signal; at that amplitude a fresh PatchGAN
@@ -158,9 +159,9 @@ def _check_d_range(value_range: str) -> str:
     return value_range
 
 
-def _trained(cfg: dict, key: str) -> str:
-    """The discriminator option ``key`` (``d_view``, ``d_range``) a checkpoint's run used."""
-    return cfg.get(key) or _BEFORE_OPTION[key]
+def _trained_view(cfg: dict) -> tuple:
+    """``(d_view, d_range)``: how a checkpoint's discriminator saw its pairs."""
+    return tuple(cfg.get(key) or before for key, before in _BEFORE_OPTION.items())
 
 
 def discriminator_channels(view: str = DEFAULT_D_VIEW) -> int:
@@ -542,7 +543,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
             variance_scale = float(cfg.get("variance_scale", variance_scale))
             l1_only = cfg.get("mode") == "l1"
             gan_loss = cfg.get("gan_loss") or gan_loss
-            d_view, d_range = _trained(cfg, "d_view"), _trained(cfg, "d_range")
+            d_view, d_range = _trained_view(cfg)
             dcfg = cfg.get("discriminator") or {}
             if dcfg:
                 discriminator, disc_kwargs = dcfg["name"], dict(dcfg.get("kwargs") or {})
@@ -591,8 +592,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
                             **(disc_kwargs or {}))
         if init and not resume and "discriminator" in base_ckpt \
                 and base_ckpt.get("discriminator_config") == disc.rawcv_config \
-                and (_trained(base_ckpt["config"], "d_view"), _trained(base_ckpt["config"], "d_range")) \
-                == (d_view, d_range):
+                and _trained_view(base_ckpt["config"]) == (d_view, d_range):
             # A GAN started from a GAN's last.pt keeps its discriminator: a fresh PatchGAN needs
             # thousands of steps before it tells a good generator's output from ground truth.
             load_discriminator_state(disc, base_ckpt)
@@ -1155,7 +1155,7 @@ def format_restore_table(result: dict) -> str:
 __all__ = ["RestorationTask", "RestoreTrainer", "train_restorer", "tiled_apply", "load_restorer", "generator_options",
            "restore_packed", "restore_raw", "camera_to_output", "output_stages", "predict_restore_files", "gat", "gat_inverse",
            "baseline_nlm_vst", "classical_baselines", "evaluate_restore", "format_restore_table",
-           "generator_input", "generate_batch", "discriminator_pair", "discriminator_channels", "gaussian_blur", "gan_criterion",
-           "build_discriminator", "psnr", "ssim", "detail_band", "high_frequency_detail",
+           "generator_input", "generate_batch", "discriminator_pair", "discriminator_channels", "gaussian_blur",
+           "gan_criterion", "build_discriminator", "psnr", "ssim", "detail_band", "high_frequency_detail",
            "noise_for", "side_by_side", "display_view", "TASK", "GAN_LOSSES", "D_VIEWS", "D_RANGES", "L1_WEIGHT",
            "VARIANCE_SCALE"]

@@ -221,6 +221,112 @@ def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     assert torch.equal(expected[0], got[0]) and np.array_equal(expected[1], got[1]) and expected[2] == got[2]
 
 
+# --- weight averaging (ema) -------------------------------------------------------------------
+
+def _snapshots(trainer):
+    """Record the training weights the average receives at every update."""
+    seen, real_update = [], trainer.update_ema
+
+    def record():
+        seen.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+        real_update()
+
+    trainer.update_ema = record
+    return seen
+
+
+def test_ema_equals_a_slow_reference_average(tensors):
+    torch.manual_seed(4)
+    model = create_model("resnet18", in_chans=4, num_classes=2, width=8)
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    # decay 0.3: the warm-up (1 + n) / (10 + n) rules the first 3 updates, the decay the rest
+    trainer = _trainer(model, tensors, epochs=2, lr=0.01, ema=0.3, max_batches=3)
+    seen = _snapshots(trainer)
+    trainer.fit()
+    assert len(seen) == 6 and trainer.ema_updates == 6
+    expected = {k: v.double() for k, v in start.items()}
+    for n, weights in enumerate(seen, start=1):
+        d = min(0.3, (1 + n) / (10 + n))
+        expected = {k: d * expected[k] + (1 - d) * weights[k].double() for k in expected}
+    averaged = trainer.ema_model.state_dict()
+    for key, value in averaged.items():
+        if value.dtype.is_floating_point:
+            assert torch.allclose(value.double(), expected[key], rtol=1e-5, atol=1e-6), key
+        else:                                    # BatchNorm's step counters are the model's own
+            assert torch.equal(value, trainer.model.state_dict()[key]), key
+    moved = [k for k, v in averaged.items() if v.dtype.is_floating_point and not torch.equal(v, seen[-1][k])]
+    assert moved                                 # the average is not simply the last weights
+    assert all(not p.requires_grad for p in trainer.ema_model.parameters()) and not trainer.ema_model.training
+
+
+def test_ema_weights_are_validated_and_saved_and_the_training_weights_kept(tensors, tmp_path):
+    torch.manual_seed(6)
+    trainer = _trainer(create_model("lenet5", 4, 2), tensors, tmp_path, val=tensors, epochs=2, lr=0.01, ema=0.5,
+                       max_batches=2)
+    trainer.fit()
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    averaged, training = trainer.ema_model.state_dict(), trainer.model.state_dict()
+    assert any(not torch.equal(averaged[k], training[k]) for k in averaged)
+    for key in averaged:
+        assert torch.equal(last["state_dict"][key], averaged[key])
+        assert torch.equal(last["ema"]["training_state_dict"][key], training[key])
+    assert last["ema"]["decay"] == 0.5 and last["ema"]["updates"] == 4 and last["trainer"]["config"]["ema"] == 0.5
+    assert set(best["state_dict"]) == set(averaged)
+    # the last epoch's validation loss is the averaged model's (a loop independent of the Trainer)
+    model, _ = build_model(tmp_path / "last.pt")
+    x, y = tensors.tensors
+    with torch.no_grad():
+        loss = nn.functional.cross_entropy(model(x), y).item()
+    assert trainer.history[-1]["val_loss"] == pytest.approx(loss, rel=1e-5)
+    # without ema nothing changes: no average, no extra entry
+    plain = _trainer(create_model("lenet5", 4, 2), tensors, tmp_path / "plain", epochs=1, max_batches=1)
+    plain.fit()
+    assert plain.ema_model is None and "ema" not in torch.load(tmp_path / "plain" / "last.pt", weights_only=True)
+
+
+def test_resume_with_ema_ends_where_the_uninterrupted_run_does(tensors, tmp_path):
+    kw = dict(optimizer="sgd", lr=0.02, seed=3, ema=0.9, max_batches=2, schedule="none")   # same rates in both
+    torch.manual_seed(3)
+    full = _trainer(create_model("resnet18", 4, 2, width=8), tensors, tmp_path / "full", epochs=3, **kw)
+    full.fit()
+    torch.manual_seed(3)
+    _trainer(create_model("resnet18", 4, 2, width=8), tensors, tmp_path / "part", epochs=2, **kw).fit()
+    torch.manual_seed(99)
+    # resumed without naming the decay: the run's own (0.9) is kept
+    second = _trainer(create_model("resnet18", 4, 2, width=8), tensors, tmp_path / "part", epochs=3,
+                      **{**kw, "ema": None})
+    second.fit(resume=True)
+    assert second.config.ema == 0.9 and second.ema_updates == full.ema_updates == 6
+    for mine, theirs in ((second.model, full.model), (second.ema_model, full.ema_model)):
+        for a, b in zip(mine.state_dict().values(), theirs.state_dict().values()):
+            assert torch.equal(a, b)
+
+
+def test_resume_of_a_run_without_ema_starts_the_average_from_its_weights(tensors, tmp_path):
+    _trainer(create_model("lenet5", 4, 2), tensors, tmp_path, epochs=1, lr=0.01, max_batches=2).fit()
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)["state_dict"]
+    lines = []
+    more = _trainer(create_model("lenet5", 4, 2), tensors, tmp_path, epochs=2, lr=0.01, max_batches=2, ema=0.99)
+    more.log = lines.append
+    seen = _snapshots(more)
+    more.fit(resume=True)
+    assert any("no weight average" in line and "last.pt" in line for line in lines)
+    assert more.ema_updates == 2
+    expected = {k: v.double() for k, v in saved.items()}
+    for n, weights in enumerate(seen, start=1):
+        d = min(0.99, (1 + n) / (10 + n))
+        expected = {k: d * expected[k] + (1 - d) * weights[k].double() for k in expected}
+    for key, value in more.ema_model.state_dict().items():
+        assert torch.allclose(value.double(), expected[key], rtol=1e-5, atol=1e-6), key
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, -0.5, 1.5])
+def test_ema_decay_outside_0_1_is_a_clear_error(decay):
+    with pytest.raises(TrainingError, match="EMA decay must be between 0 and 1"):
+        TrainConfig(ema=decay)
+
+
 # --- early stopping ---------------------------------------------------------------------------
 
 class _Scalar(nn.Module):

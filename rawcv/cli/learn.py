@@ -35,23 +35,38 @@ def _non_negative_int(text):
     return value
 
 
-def _positive_float(text):
+def _number(text) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _positive_float(text):
+    value = _number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
     return value
 
 
+def _non_negative_float(text):
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _number(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def _decay(text):
+    value = _fraction(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be in (0, 1), e.g. 0.999, got 0")
     return value
 
 
@@ -110,6 +125,9 @@ def add_training_options(p, *, default_model="resnet18", default_epochs=10, defa
                    help="learning-rate schedule per epoch (default cosine)")
     p.add_argument("--patience", type=_positive_int, default=None, metavar="EPOCHS",
                    help="stop when the validation loss has not improved for this many epochs")
+    p.add_argument("--ema", type=_decay, default=None, metavar="DECAY",
+                   help="keep an exponential moving average of the weights with this decay (e.g. 0.999): "
+                        "validation, best.pt and last.pt's weights are the average's")
     p.add_argument("--val-fraction", type=_fraction, default=0.2,
                    help="share of a class folder held out for validation (default 0.2)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
@@ -159,8 +177,8 @@ def run_train_classify(args) -> int:
         args.data, args.out, model=args.model, model_kwargs=dict(args.model_arg), layout=args.layout,
         pipeline=args.pipeline, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay, momentum=args.momentum,
-        device=args.device, seed=args.seed, workers=args.workers, patience=args.patience, compile=args.compile,
-        init=args.init, freeze=args.freeze, resume=args.resume, overwrite=args.overwrite,
+        device=args.device, seed=args.seed, workers=args.workers, patience=args.patience, ema=args.ema,
+        compile=args.compile, init=args.init, freeze=args.freeze, resume=args.resume, overwrite=args.overwrite,
         val_fraction=args.val_fraction, cache=None if args.cache == "none" else args.cache, crop=args.crop,
         label_smoothing=args.label_smoothing, augment=args.augment, augment_noise=args.augment_noise,
         input_transform=input_transform,
@@ -303,8 +321,9 @@ def run_train_segment(args) -> int:
         args.data, args.out, model=args.model, model_kwargs=dict(args.model_arg), layout=args.layout,
         pipeline=args.pipeline, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay, momentum=args.momentum,
-        device=args.device, seed=args.seed, workers=args.workers, patience=args.patience, compile=args.compile,
-        init=args.init, resume=args.resume, overwrite=args.overwrite, val_fraction=args.val_fraction,
+        device=args.device, seed=args.seed, workers=args.workers, patience=args.patience, ema=args.ema,
+        compile=args.compile, init=args.init, resume=args.resume, overwrite=args.overwrite,
+        val_fraction=args.val_fraction,
         cache=None if args.cache == "none" else args.cache, crop=args.crop, augment=args.augment,
         dice_weight=args.dice_weight, max_batches=args.max_batches, progress=False if args.no_progress else None,
     )
@@ -342,6 +361,9 @@ def add_train_restore(tsub):
                    help="how the discriminator's sRGB curve treats values outside [0, 1]: continued (default), or "
                         "clipped first (earlier runs: it hid values below 0 and the generator left noise in shadows)")
     p.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (default 100)")
+    p.add_argument("--equivariance-weight", type=_non_negative_float, default=0.0, metavar="W",
+                   help="weight of an equivariance loss: the output against the output for a random flip / "
+                        "transpose of the input, mapped back (default 0: none)")
     p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of both networks (default 0.5)")
     p.add_argument("--noise", default="1e-3:1.2e-2",
                    help="noise of the on-the-fly pairs: low, medium, high (lambda_shot 0.012), a lambda_shot value, "
@@ -370,12 +392,14 @@ def run_train_restore(args) -> int:
         args.out, data=args.data, model=args.model, model_kwargs=dict(args.model_arg),
         discriminator=args.discriminator, disc_kwargs=dict(args.disc_arg), l1_only=args.l1_only,
         gan_loss=args.gan_loss, l1_weight=args.l1_weight, d_view=args.d_view, d_range=args.d_range,
+        equivariance_weight=args.equivariance_weight,
         noise=args.noise, crop=args.crop, train_size=args.train_size, val_size=args.val_size, sources=args.sources,
         residual=not args.no_residual, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, beta1=args.beta1, optimizer=args.optimizer, schedule=args.schedule,
         weight_decay=args.weight_decay, momentum=args.momentum, device=args.device, seed=args.seed,
-        workers=args.workers, patience=args.patience, compile=args.compile, init=args.init, resume=args.resume,
-        overwrite=args.overwrite, max_batches=args.max_batches, progress=False if args.no_progress else None,
+        workers=args.workers, patience=args.patience, ema=args.ema, compile=args.compile, init=args.init,
+        resume=args.resume, overwrite=args.overwrite, max_batches=args.max_batches,
+        progress=False if args.no_progress else None,
     )
     return 0 if result.history else 1
 

@@ -294,8 +294,9 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
                      layout: Optional[str] = None, pipeline=None, epochs: int = 10, batch_size: int = 32,
                      lr: Optional[float] = None, optimizer: str = "adam", schedule: str = "cosine",
                      weight_decay: float = 0.0, momentum: float = 0.9, device="auto", seed: int = 0,
-                     workers: int = 0, patience: Optional[int] = None, compile: bool = False,
-                     init=None, freeze: Optional[str] = None, resume: bool = False, overwrite: bool = False,
+                     workers: int = 0, patience: Optional[int] = None, ema: Optional[float] = None,
+                     compile: bool = False, init=None, freeze: Optional[str] = None, resume: bool = False,
+                     overwrite: bool = False,
                      val_fraction: float = 0.2, cache: Optional[str] = None, crop=None,
                      label_smoothing: float = 0.0, augment: bool = False, augment_noise=None,
                      input_transform: Optional[str] = None,
@@ -318,6 +319,9 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
         Start from this checkpoint's weights; a head of another class count is re-initialised.
     freeze : {"backbone"}, optional
         Train only the head (with ``init``: transfer learning).
+    ema : float, optional
+        Decay of a moving average of the weights that validation and the checkpoints use
+        (:class:`~rawcv.train.engine.TrainConfig`), e.g. 0.999.
     resume : bool
         Continue ``out/last.pt`` (model, optimizer, scheduler, RNG, history) up to ``epochs``.
     overwrite : bool
@@ -364,7 +368,7 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     require_model_task(model, TASK, "classifiers")
 
     config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
-                         momentum=momentum, patience=patience, device=device, seed=seed, compile=compile,
+                         momentum=momentum, patience=patience, ema=ema, device=device, seed=seed, compile=compile,
                          progress=progress, max_batches=max_batches)
     dev = resolve_device(device)
     train_ds, val_ds, classes, source = load_classification_data(

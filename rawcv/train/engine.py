@@ -20,6 +20,7 @@ override :meth:`Trainer.train_step`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 import json
@@ -329,7 +330,9 @@ class TrainConfig:
 
     ``lr=None`` takes :data:`DEFAULT_LR` of the optimizer. ``step_size=None`` with the step
     schedule divides the rate by 10 (``gamma``) every third of the run. ``patience=None`` never
-    stops early. ``progress=None`` shows tqdm bars only on a terminal.
+    stops early. ``progress=None`` shows tqdm bars only on a terminal. ``ema`` (a decay such as
+    0.999) keeps an exponential moving average of the weights (:meth:`Trainer.update_ema`):
+    validation, ``best.pt`` and the weights of ``last.pt`` are the average's.
     """
 
     epochs: int = 10
@@ -348,6 +351,7 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     grad_clip: Optional[float] = None
+    ema: Optional[float] = None            # decay of an exponential moving average of the weights
     progress: Optional[bool] = None
     max_batches: Optional[int] = None      # per epoch (quick experiments and tests)
 
@@ -362,6 +366,8 @@ class TrainConfig:
             raise TrainingError(f"the learning rate must be positive, got {self.lr}")
         if self.patience is not None and self.patience < 1:
             raise TrainingError(f"patience must be at least 1 epoch, got {self.patience}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise TrainingError(f"the EMA decay must be between 0 and 1 (e.g. 0.999), got {self.ema}")
 
     @property
     def learning_rate(self) -> float:
@@ -434,6 +440,10 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.use_amp = self.cuda and self.config.amp
         self.forward_model = torch.compile(self.model) if self.config.compile else self.model
+        self.ema_model: Optional[nn.Module] = None
+        self.ema_updates = 0
+        if self.config.ema:
+            self._start_ema()
         extra = dict(task.config())
         extra.update(checkpoint_config or {})
         base = getattr(self.model, "rawcv_config", None) or {"name": type(self.model).__name__}
@@ -470,6 +480,38 @@ class Trainer:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
+    # --- weight averaging --------------------------------------------------------------------
+    def _start_ema(self) -> None:
+        self.ema_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.ema_updates = 0
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Move the averaged weights towards the model's after an optimisation step:
+        ``ema = d * ema + (1 - d) * weights`` for every parameter and floating-point buffer
+        (BatchNorm statistics; counters are copied), with ``d = min(decay, (1 + n) / (10 + n))``
+        at the ``n``-th update, so that the starting weights are forgotten within the first few
+        hundred steps instead of ``1 / (1 - decay)``.
+
+        Averaging smooths what the last steps did at random (SGD noise, and with a GAN the
+        texture the generator invents differently from one step to the next) and keeps what
+        they did consistently.
+        """
+        self.ema_updates += 1
+        n = self.ema_updates
+        decay = min(float(self.config.ema), (1.0 + n) / (10.0 + n))
+        averaged = self.ema_model.state_dict()
+        for key, value in self.model.state_dict().items():
+            if value.dtype.is_floating_point:
+                averaged[key].lerp_(value, 1.0 - decay)
+            else:
+                averaged[key].copy_(value)
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The model validation runs and checkpoints store: the weight average with ``ema``."""
+        return self.ema_model if self.ema_model is not None else self.forward_model
+
     # --- one step / one pass ---------------------------------------------------------------
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
@@ -502,7 +544,7 @@ class Trainer:
         inputs, targets = self._split_batch(batch)
         inputs, targets = self._to_device(inputs), self._to_device(targets)
         with self._autocast():
-            outputs = self.forward_model(inputs)
+            outputs = self.eval_model(inputs)
             loss = self.task.loss(outputs, targets)
         return loss, outputs, targets
 
@@ -533,6 +575,8 @@ class Trainer:
                 if self.config.max_batches and i >= self.config.max_batches:
                     break
                 loss, outputs, targets = self.train_step(batch) if train else self.eval_step(batch)
+                if train and self.ema_model is not None:
+                    self.update_ema()
                 n = _batch_size(targets, outputs)
                 total_loss += loss.double() * n
                 count += n
@@ -600,8 +644,8 @@ class Trainer:
             self.log(self._epoch_line(row, improved))
             if self.out_dir is not None:
                 if improved:
-                    save_checkpoint(self.out_dir / BEST, self.model, config=self.checkpoint_config, epoch=epoch,
-                                    metrics=row)
+                    save_checkpoint(self.out_dir / BEST, unwrap_model(self.eval_model), config=self.checkpoint_config,
+                                    epoch=epoch, metrics=row)
                 self.save_last()
                 self.write_logs()
             if self.stopped_early:
@@ -629,14 +673,20 @@ class Trainer:
         return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
                 "stopped_early": self.stopped_early, "config": asdict(self.config)}
 
-    def save_last(self, path=None) -> Path:
+    def save_last(self, path=None, **extra) -> Path:
+        """``last.pt``: everything :meth:`resume` needs, and ``extra`` entries (a subclass's).
+        With ``ema`` its weights are the average (what prediction and ``--init`` read) and
+        ``ema`` holds the training weights, the decay and the number of updates."""
         path = Path(path) if path is not None else self.out_dir / LAST
+        if self.ema_model is not None:
+            extra["ema"] = {"decay": float(self.config.ema), "updates": self.ema_updates,
+                            "training_state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
         return save_checkpoint(
-            path, self.model, config=self.checkpoint_config, epoch=self.epoch,
+            path, unwrap_model(self.eval_model), config=self.checkpoint_config, epoch=self.epoch,
             metrics=self.history[-1] if self.history else {},
             optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
-            rng=get_rng_state(), history=self.history, trainer=self.trainer_state(),
+            rng=get_rng_state(), history=self.history, trainer=self.trainer_state(), **extra,
         )
 
     def resume(self, path=None) -> dict:
@@ -652,7 +702,7 @@ class Trainer:
             if key not in ckpt:
                 raise CheckpointError(f"{ckpt['path']}: not a resumable checkpoint (no {key!r}; best.pt files "
                                       "hold weights only, resume from last.pt)")
-        load_state_dict(self.model, ckpt)
+        self._resume_weights(ckpt)
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])
         except (ValueError, KeyError) as exc:
@@ -670,6 +720,23 @@ class Trainer:
         self.stopped_early = False
         self.log(f"resumed from {ckpt['path']} at epoch {self.epoch}")
         return ckpt
+
+    def _resume_weights(self, ckpt: dict) -> None:
+        """The training weights and, when the run averages them, the average. A run saved with
+        ``ema`` keeps averaging (with this run's decay if it names one, else its own); one saved
+        without starts its average from the weights it resumes."""
+        saved = ckpt.get("ema")
+        load_state_dict(self.model, ckpt if saved is None else {**ckpt, "state_dict": saved["training_state_dict"]})
+        if saved is not None and self.config.ema is None:
+            self.config.ema = float(saved["decay"])
+        if self.config.ema is None:
+            return
+        self._start_ema()
+        if saved is None:
+            self.log(f"{ckpt['path']} has no weight average: --ema {self.config.ema:g} starts from its weights")
+            return
+        load_state_dict(self.ema_model, ckpt)
+        self.ema_updates = int(saved["updates"])
 
     def _extend_cosine(self, t_max: int) -> None:
         """A run resumed with another ``epochs`` anneals to its new end (from the closed form)."""

@@ -219,7 +219,8 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
                     layout: Optional[str] = None, pipeline=None, epochs: int = 20, batch_size: int = 8,
                     lr: Optional[float] = None, optimizer: str = "adam", schedule: str = "cosine",
                     weight_decay: float = 0.0, momentum: float = 0.9, device="auto", seed: int = 0, workers: int = 0,
-                    patience: Optional[int] = None, compile: bool = False, init=None, resume: bool = False,
+                    patience: Optional[int] = None, ema: Optional[float] = None, compile: bool = False, init=None,
+                    resume: bool = False,
                     overwrite: bool = False, val_fraction: float = 0.2, cache: Optional[str] = "memory",
                     crop: Optional[int] = None, augment: bool = False, dice_weight: float = 1.0,
                     max_batches: Optional[int] = None, progress: Optional[bool] = None, log=None):
@@ -242,6 +243,9 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
         Random flips / transposes (Bayer-aware for packed) and exposure (packed) of the training pairs.
     dice_weight : float
         Weight of the soft Dice term added to the cross-entropy (0: cross-entropy alone).
+    ema : float, optional
+        Decay of a moving average of the weights that validation and the checkpoints use
+        (:class:`~rawcv.train.engine.TrainConfig`), e.g. 0.999.
     init : path, optional
         Start from a checkpoint's weights (a head for another class count is re-initialised).
 
@@ -264,7 +268,7 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
     if lr is None and optimizer == "adam":
         lr = DEFAULT_ADAM_LR
     config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
-                         momentum=momentum, patience=patience, device=device, seed=seed, compile=compile,
+                         momentum=momentum, patience=patience, ema=ema, device=device, seed=seed, compile=compile,
                          progress=progress, max_batches=max_batches)
     dev = resolve_device(device)
     transform = PairedAugment(layout, crop=crop) if augment else (

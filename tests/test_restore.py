@@ -268,10 +268,6 @@ def test_train_restore_cli_choices_are_the_library_options():
     for bad in ("0", "1", "1.5", "x"):
         with pytest.raises(SystemExit):
             parser.parse_args(["train", "restore", "--out", "run", "--ema", bad])
-    assert args.equivariance_weight == 0.0
-    assert parser.parse_args(["train", "restore", "--out", "run", "--equivariance-weight", "100"]).equivariance_weight == 100
-    with pytest.raises(SystemExit):
-        parser.parse_args(["train", "restore", "--out", "run", "--equivariance-weight", "-1"])
 
 
 def test_discriminator_detail_view_is_the_amplified_fine_band_of_the_display_image():
@@ -299,7 +295,7 @@ def test_discriminator_detail_view_is_the_amplified_fine_band_of_the_display_ima
         discriminator_pair(packed, image, view="detail")
 
 
-def _tiny_trainer(out, *, epochs, l1_only=False, seed=0, **options):
+def _tiny_trainer(out, *, epochs, l1_only=False, seed=0):
     from rawcv.train.engine import TrainConfig, make_loader
 
     train = RestorePairs(8, size=32, noise="high", seed=seed)
@@ -309,7 +305,7 @@ def _tiny_trainer(out, *, epochs, l1_only=False, seed=0, **options):
     d = None if l1_only else create_model("patchgan70", in_chans=discriminator_channels(), num_classes=1, **TINY_D)
     cfg = TrainConfig(epochs=epochs, lr=2e-4, device="cpu", seed=seed, progress=False)
     return RestoreTrainer(g, RestorationTask(), fresh_loader(train, batch_size=4, seed=seed),
-                          make_loader(val, batch_size=4), discriminator=d, config=cfg, out_dir=out, **options,
+                          make_loader(val, batch_size=4), discriminator=d, config=cfg, out_dir=out,
                           checkpoint_config={"task": "restore", "mode": "l1" if l1_only else "gan"},
                           log=lambda line: None)
 
@@ -363,65 +359,6 @@ def test_gan_with_ema_validates_and_saves_the_averaged_generator(tmp_path):
     model.load_state_dict(ckpt["ema"]["training_state_dict"])
     assert abs(val_psnr(model) - averaged) > 1e-2          # the training weights score otherwise
     assert loaded["config"]["residual"] is True
-
-
-@pytest.mark.parametrize("view_seed", [0, 2, 3, 4])   # views transpose + vertical, both flips, transpose + horizontal, transpose
-def test_equivariance_loss_against_a_numpy_reference(tmp_path, view_seed):
-    from rawcv.torch.augment import BAYER_VIEWS
-    from rawcv.torch.tensors import pack, unpack
-    from rawcv.train.engine import make_loader
-
-    trainer = _tiny_trainer(tmp_path, epochs=1, l1_only=True, equivariance_weight=100.0)
-    batch = next(iter(make_loader(RestorePairs(3, size=32, noise="high", seed=2), batch_size=3)))
-    g = trainer.model.train()
-    with torch.no_grad():
-        fake = trainer._generate(batch, g)
-        trainer._view_rng.manual_seed(view_seed)
-        got = float(trainer._equivariance(batch, fake))
-        flips = BAYER_VIEWS[1 + int(torch.randint(7, (), generator=torch.Generator().manual_seed(view_seed)))]
-        t, h, v = flips["transpose"], flips["horizontal"], flips["vertical"]
-
-        def forward(a):                   # mosaic N x 1 x H x W (numpy): transpose, flip, crop to RGGB
-            a = a.swapaxes(-1, -2) if t else a
-            a = a[..., ::-1] if h else a
-            a = a[..., ::-1, :] if v else a
-            return a[..., 1:-1, :] if v else a, (slice(1, -1) if v else slice(None), slice(1, -1) if h else slice(None))
-
-        (m, (rows, cols)), (var, _) = forward(unpack(batch["input"], "RGGB").numpy()), \
-            forward(unpack(batch["variance"], "RGGB").numpy())
-        m, var = m[..., cols] if h else m, var[..., cols] if h else var
-        view = {"input": pack(torch.from_numpy(m.copy()), "RGGB"),
-                "variance": pack(torch.from_numpy(var.copy()), "RGGB"), "gains": batch["gains"]}
-        out = trainer._generate(view, g).numpy()
-        H, W = fake.shape[-2:]
-        frame = np.zeros(out.shape[:2] + ((W, H) if t else (H, W)), np.float64)
-        cover = np.zeros(frame.shape[-2:])
-        frame[..., rows, cols], cover[rows, cols] = out, 1
-
-        def back(a):
-            a = a[..., ::-1, :] if v else a
-            a = a[..., ::-1] if h else a
-            return a.swapaxes(-1, -2) if t else a
-
-        frame, cover = back(frame), back(cover)
-        expected = (np.abs(fake.numpy() - frame) * cover).sum() / (cover.sum() * fake.shape[0] * fake.shape[1])
-    assert flips != BAYER_VIEWS[0] and cover.min() == (0 if (h or v) else 1)
-    assert got == pytest.approx(expected, rel=1e-5)
-    assert got > 1e-3                     # an untrained generator is far from equivariant
-
-
-def test_equivariance_weight_is_logged_recorded_and_kept_on_resume(tmp_path):
-    common = dict(TINY_GAN_RUN, log=lambda line: None)
-    res = train_restorer(tmp_path / "run", epochs=1, equivariance_weight=50.0, **common)
-    assert res.history[0]["train_eq"] > 0 and "train_d_loss" in res.history[0]
-    assert torch.load(res.last_path, weights_only=True)["config"]["equivariance_weight"] == 50.0
-    res = train_restorer(tmp_path / "run", epochs=2, resume=True, **common)   # not named: the run's own
-    assert res.history[1]["train_eq"] > 0
-    assert torch.load(res.last_path, weights_only=True)["config"]["equivariance_weight"] == 50.0
-    plain = train_restorer(tmp_path / "plain", epochs=1, **common)
-    assert "train_eq" not in plain.history[0]
-    with pytest.raises(TrainingError, match="equivariance-weight must be >= 0"):
-        train_restorer(tmp_path / "bad", epochs=1, equivariance_weight=-1.0, **common)
 
 
 def test_discriminator_scores_real_and_fake_in_one_batch(tmp_path):

@@ -271,26 +271,6 @@ def test_bayer_self_ensemble_averages_over_the_eight_frames():
         aug.bayer_self_ensemble(_bilinear_rggb, torch.zeros(1, 1, 4, 4))
 
 
-def test_bayer_view_maps_each_view_back_to_the_input_frame():
-    # fn echoes the mosaic it is fed (3 copies): whatever the view, mapped back it must be the
-    # input's own mosaic wherever the view covers, and the uncovered pixels are exactly the
-    # first / last row (column) a flip drops
-    p = torch.rand(2, 4, 5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    mosaic = tt.unpack(p, "RGGB")
-    echo = lambda q: tt.unpack(q, "RGGB").expand(-1, 3, -1, -1)   # noqa: E731
-    assert len(aug.BAYER_VIEWS) == 8 and aug.BAYER_VIEWS[0] == dict(transpose=False, horizontal=False, vertical=False)
-    for flips in aug.BAYER_VIEWS:
-        y, covered = aug.bayer_view(echo, p, **flips)
-        assert y.shape == (2, 3, 10, 14) and covered.shape == (10, 14)
-        expected = torch.ones(10, 14, dtype=covered.dtype)
-        if flips["horizontal"]:           # dropped in the flipped frame's first / last column
-            expected[(slice(None), [0, -1]) if not flips["transpose"] else ([0, -1], slice(None))] = 0
-        if flips["vertical"]:
-            expected[([0, -1], slice(None)) if not flips["transpose"] else (slice(None), [0, -1])] = 0
-        assert torch.equal(covered, expected), flips
-        assert torch.equal(y, mosaic.expand(-1, 3, -1, -1) * covered), flips
-
-
 @pytest.mark.parametrize("cfa", BAYER_PATTERNS)
 def test_flip_packed_is_pack_of_the_flipped_mosaic(cfa):
     m = torch.rand(2, 1, 6, 10, generator=torch.Generator().manual_seed(2))

@@ -49,13 +49,6 @@ def _positive_float(text):
     return value
 
 
-def _non_negative_float(text):
-    value = _number(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def _fraction(text):
     value = _number(text)
     if not 0 <= value < 1:
@@ -361,9 +354,6 @@ def add_train_restore(tsub):
                    help="how the discriminator's sRGB curve treats values outside [0, 1]: continued (default), or "
                         "clipped first (earlier runs: it hid values below 0 and the generator left noise in shadows)")
     p.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (default 100)")
-    p.add_argument("--equivariance-weight", type=_non_negative_float, default=0.0, metavar="W",
-                   help="weight of an equivariance loss: the output against the output for a random flip / "
-                        "transpose of the input, mapped back (default 0: none)")
     p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of both networks (default 0.5)")
     p.add_argument("--noise", default="1e-3:1.2e-2",
                    help="noise of the on-the-fly pairs: low, medium, high (lambda_shot 0.012), a lambda_shot value, "
@@ -392,7 +382,6 @@ def run_train_restore(args) -> int:
         args.out, data=args.data, model=args.model, model_kwargs=dict(args.model_arg),
         discriminator=args.discriminator, disc_kwargs=dict(args.disc_arg), l1_only=args.l1_only,
         gan_loss=args.gan_loss, l1_weight=args.l1_weight, d_view=args.d_view, d_range=args.d_range,
-        equivariance_weight=args.equivariance_weight,
         noise=args.noise, crop=args.crop, train_size=args.train_size, val_size=args.val_size, sources=args.sources,
         residual=not args.no_residual, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, beta1=args.beta1, optimizer=args.optimizer, schedule=args.schedule,

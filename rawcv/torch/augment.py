@@ -188,65 +188,30 @@ def bayer_self_ensemble(fn: Callable[..., torch.Tensor], *packed: torch.Tensor) 
     >>> bool(torch.allclose(y[..., 2:-2, 2:-2], bilinear(p)[..., 2:-2, 2:-2]))   # bilinear is symmetric
     True
     """
-    _check_packed_rggb(packed, "bayer_self_ensemble")
-    total = count = None
-    for flips in BAYER_VIEWS:
-        y, covered = bayer_view(fn, *packed, **flips)
-        total = y if total is None else total + y
-        count = covered if count is None else count + covered
-    return total / count
-
-
-# The 8 Bayer-preserving views of :func:`bayer_view` (the first is the identity).
-BAYER_VIEWS = tuple(dict(transpose=t, horizontal=h, vertical=v)
-                    for t in (False, True) for h in (False, True) for v in (False, True))
-
-
-def _check_packed_rggb(packed, name: str) -> None:
-    if not packed or any(p.dim() != 4 or p.shape[1] != 4 for p in packed):
-        raise ValueError(f"{name} takes N x 4 x h x w packed RGGB tensors")
-
-
-def bayer_view(fn: Callable[..., torch.Tensor], *packed: torch.Tensor, horizontal: bool = False,
-               vertical: bool = False, transpose: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``fn`` seen through one Bayer-preserving flip / transpose of packed RGGB inputs.
-
-    The inputs' mosaics are transposed and flipped (:func:`flip_spatial`), a flipped one losing
-    its first and last column (row) so that it is RGGB again, packed, passed to ``fn``, and the
-    full-resolution output (``N x C x 2h x 2w``) is mapped back to the inputs' frame. Returns
-    ``(output, covered)``: ``covered`` (``2h x 2w``) is 1 where the view gave an estimate and 0
-    on the rows and columns a flip dropped, where ``output`` is 0. For a network that commutes
-    with the flips and the transpose, ``output == fn(*packed)`` wherever ``covered`` is 1; the
-    equivariance loss of restoration training (Chen et al. 2021) penalises the difference.
-
-    Examples
-    --------
-    >>> from rawcv.torch.isp import demosaic_bilinear
-    >>> from rawcv.torch.tensors import unpack
-    >>> bilinear = lambda p: demosaic_bilinear(unpack(p, "RGGB"), cfa="RGGB")
-    >>> p = torch.rand(1, 4, 8, 8, dtype=torch.float64)
-    >>> y, covered = bayer_view(bilinear, p, transpose=True, vertical=True)
-    >>> int(covered.sum()), bool(torch.allclose(y[..., 2:-2, 2:-2], bilinear(p)[..., 2:-2, 2:-2]))
-    (224, True)
-    """
     from .tensors import pack, unpack
 
-    _check_packed_rggb(packed, "bayer_view")
+    if not packed or any(p.dim() != 4 or p.shape[1] != 4 for p in packed):
+        raise ValueError("bayer_self_ensemble takes N x 4 x h x w packed RGGB tensors")
     mosaics = [unpack(p, "RGGB") for p in packed]
     height, width = mosaics[0].shape[-2:]
-    flips = dict(horizontal=horizontal, vertical=vertical, transpose=transpose)
-    rows = slice(1, -1) if vertical else slice(None)
-    cols = slice(1, -1) if horizontal else slice(None)
-    y = fn(*[pack(flip_spatial(m, **flips)[..., rows, cols], "RGGB") for m in mosaics])
-    frame = y.new_zeros(y.shape[:2] + ((width, height) if transpose else (height, width)))
-    covered = torch.zeros(frame.shape[-2:], dtype=y.dtype, device=y.device)
-    frame[..., rows, cols] = y
-    covered[rows, cols] = 1
-
-    def undo(t):            # in reverse order: the flips, then the transpose
-        return flip_spatial(flip_spatial(t, horizontal=horizontal, vertical=vertical), transpose=transpose)
-
-    return undo(frame), undo(covered)
+    total = count = None
+    for transpose in (False, True):
+        for horizontal in (False, True):
+            for vertical in (False, True):
+                flips = dict(horizontal=horizontal, vertical=vertical, transpose=transpose)
+                rows = slice(1, -1) if vertical else slice(None)
+                cols = slice(1, -1) if horizontal else slice(None)
+                y = fn(*[pack(flip_spatial(m, **flips)[..., rows, cols], "RGGB") for m in mosaics])
+                frame = y.new_zeros(y.shape[:2] + ((width, height) if transpose else (height, width)))
+                covered = torch.zeros(frame.shape[-2:], dtype=y.dtype, device=y.device)
+                frame[..., rows, cols] = y
+                covered[rows, cols] = 1
+                # undo in reverse order: the flips, then the transpose
+                undo = lambda t: flip_spatial(flip_spatial(t, horizontal=horizontal, vertical=vertical),  # noqa: E731
+                                              transpose=transpose)
+                total = undo(frame) if total is None else total + undo(frame)
+                count = undo(covered) if count is None else count + undo(covered)
+    return total / count
 
 
 # --------------------------------------------------------------------------- photometric

@@ -306,11 +306,8 @@ class RestoreTrainer(Trainer):
     def __init__(self, model, task, train_loader, val_loader=None, *, discriminator: Optional[nn.Module] = None,
                  gan_loss: str = "bce", l1_weight: float = L1_WEIGHT, variance_scale: float = VARIANCE_SCALE,
                  beta1: float = 0.5, d_lr_ratio: float = 1.0, residual: bool = False,
-                 d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE, equivariance_weight: float = 0.0,
-                 **kwargs):
+                 d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE, **kwargs):
         self.beta1 = float(beta1)
-        self.equivariance_weight = float(equivariance_weight)
-        self._view_rng = torch.Generator()
         self.d_view = _check_d_view(d_view)
         self.d_range = _check_d_range(d_range)
         self.residual = bool(residual)
@@ -326,7 +323,7 @@ class RestoreTrainer(Trainer):
             self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(),
                                                 lr=self.config.learning_rate * self.d_lr_ratio,
                                                 betas=(self.beta1, 0.999))
-        self._step_sums: dict = {}
+        self._gan_sums: dict = {}
 
     def _make_optimizer(self):
         if self.config.optimizer != "adam":
@@ -346,25 +343,6 @@ class RestoreTrainer(Trainer):
     def _pair(self, batch, image):
         return discriminator_pair(batch["input"], image, view=self.d_view, value_range=self.d_range)
 
-    def _equivariance(self, batch, fake):
-        """Mean absolute difference between the output and the output for one random
-        Bayer-preserving flip / transpose of the input mapped back (a view other than the
-        identity; :func:`rawcv.torch.augment.bayer_view`), over the pixels that view covers. The
-        transformed pass is a fixed target (no gradient): the loss pulls each output towards what
-        the generator says in another orientation, which is what self-ensemble averages."""
-        from ..torch.augment import BAYER_VIEWS, bayer_view
-
-        flips = BAYER_VIEWS[1 + int(torch.randint(len(BAYER_VIEWS) - 1, (), generator=self._view_rng))]
-
-        def generate(packed, variance):
-            return self._generate({"input": packed, "variance": variance, "gains": batch["gains"]},
-                                  self.forward_model)
-
-        with torch.no_grad():
-            seen, covered = bayer_view(generate, batch["input"], batch["variance"], **flips)
-        difference = (fake.float() - seen.float()).abs() * covered
-        return difference.sum() / (covered.sum() * fake.shape[0] * fake.shape[1])
-
     def train_step(self, batch):
         batch = self._to_device(batch)
         target = batch["target"]
@@ -372,11 +350,6 @@ class RestoreTrainer(Trainer):
             fake = self._generate(batch, self.forward_model)
             l1 = F.l1_loss(fake.float(), target.float())
         g_loss = self.l1_weight * l1
-        if self.equivariance_weight:
-            with self._autocast():
-                eq = self._equivariance(batch, fake)
-            g_loss = g_loss + self.equivariance_weight * eq
-            self._add_sums(int(target.shape[0]), eq=eq.detach())
         if self.discriminator is not None:
             D, crit = self.discriminator, self.criterion
             for p in D.parameters():
@@ -403,8 +376,12 @@ class RestoreTrainer(Trainer):
             with torch.no_grad():
                 real_score = torch.sigmoid(pred_real.float()) if self.gan_loss == "bce" else pred_real.float()
                 fake_score = torch.sigmoid(pred_fake.float()) if self.gan_loss == "bce" else pred_fake.float()
-                self._add_sums(int(target.shape[0]), d_loss=d_loss, g_adv=g_adv, d_real=real_score.mean(),
-                               d_fake=fake_score.mean())
+                s = self._gan_sums
+                n = int(target.shape[0])
+                for key, value in (("d_loss", d_loss), ("g_adv", g_adv), ("d_real", real_score.mean()),
+                                   ("d_fake", fake_score.mean())):
+                    s[key] = s.get(key, 0.0) + float(value) * n
+                s["n"] = s.get("n", 0) + n
             for p in D.parameters():
                 p.requires_grad_(True)
         self.optimizer.zero_grad(set_to_none=True)
@@ -422,23 +399,16 @@ class RestoreTrainer(Trainer):
             loss = self.task.loss(out, batch["target"])
         return loss, out, batch["target"]
 
-    def _add_sums(self, n: int, **values) -> None:
-        """Accumulate per-step values (weighted by the batch size ``n``) for the epoch's means."""
-        for key, value in values.items():
-            total, count = self._step_sums.get(key, (0.0, 0))
-            self._step_sums[key] = (total + float(value) * n, count + n)
-
     def run_epoch(self, loader, *, train: bool, desc: str = "") -> dict:
-        self._step_sums = {}
-        if train:
-            # which view the equivariance loss compares with: reproducible per epoch, so resume too
-            self._view_rng.manual_seed(self.config.seed * 1_000_003 + self.epoch + 1)
-            if self.d_optimizer is not None:
-                for group in self.d_optimizer.param_groups:
-                    group["lr"] = self.lr * self.d_lr_ratio       # the discriminator follows the schedule
+        self._gan_sums = {}
+        if train and self.d_optimizer is not None:
+            for group in self.d_optimizer.param_groups:
+                group["lr"] = self.lr * self.d_lr_ratio       # the discriminator follows the schedule
         metrics = super().run_epoch(loader, train=train, desc=desc)
-        if train:
-            metrics.update({key: total / count for key, (total, count) in self._step_sums.items()})
+        if train and self._gan_sums.get("n"):
+            n = self._gan_sums["n"]
+            for key in ("d_loss", "g_adv", "d_real", "d_fake"):
+                metrics[key] = self._gan_sums[key] / n
         return metrics
 
     # --- checkpoints with the discriminator -----------------------------------------------
@@ -496,7 +466,7 @@ def _check_task(ckpt: dict) -> None:
 def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs: Optional[dict] = None,
                    discriminator: str = DEFAULT_DISCRIMINATOR, disc_kwargs: Optional[dict] = None,
                    l1_only: bool = False, gan_loss: str = "bce", l1_weight: float = L1_WEIGHT,
-                   d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE, equivariance_weight: float = 0.0,
+                   d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE,
                    noise="1e-3:1.2e-2", crop: int = 128, train_size: int = 1024, val_size: int = 64,
                    sources: str = "mixed", photo_fraction: float = 0.5, variance_scale: float = VARIANCE_SCALE,
                    residual: bool = True, epochs: int = 10, batch_size: int = 8, lr: Optional[float] = 2e-4,
@@ -529,13 +499,6 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
         How the sRGB curve the discriminator sees treats values outside [0, 1]
         (:func:`display_view`): continued (default), or clipped first, which hides a generator's
         values below 0 from it (runs made before the option; they left noise in black areas).
-    equivariance_weight : float
-        Weight of an equivariance loss added to the generator's (default 0: none): the mean
-        absolute difference between its output and its output for a random Bayer-preserving
-        flip / transpose of the input, mapped back (Chen et al. 2021, "Equivariant Imaging").
-        What the generator invents differently in each orientation (texture that is not in the
-        input, which self-ensemble averages away) costs it then as much per pixel as an error
-        against the truth when the weight equals ``l1_weight``.
     noise : str
         Noise of the on-the-fly pairs: ``"high"`` (lambda_shot 0.012), a range such as
         ``"1e-3:1.2e-2"`` (default), ... (:func:`rawcv.synth.parse_noise`).
@@ -567,8 +530,6 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
     _check_d_range(d_range)
     if gan_loss not in GAN_LOSSES:
         raise TrainingError(f"unknown --gan-loss {gan_loss!r}: expected one of {', '.join(GAN_LOSSES)}")
-    if not float(equivariance_weight) >= 0:
-        raise TrainingError(f"--equivariance-weight must be >= 0, got {equivariance_weight}")
     if int(crop) < 32 or int(crop) % 2:
         raise TrainingError(f"--crop must be an even number >= 32, got {crop}")
     base_ckpt = starting_checkpoint(out, resume=resume, init=init, overwrite=overwrite, check=_check_task)
@@ -580,7 +541,6 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
             variance_scale = float(cfg.get("variance_scale", variance_scale))
             l1_only = cfg.get("mode") == "l1"
             gan_loss = cfg.get("gan_loss") or gan_loss
-            equivariance_weight = float(cfg.get("equivariance_weight", equivariance_weight))
             d_view, d_range = _trained_view(cfg)
             dcfg = cfg.get("discriminator") or {}
             if dcfg:
@@ -640,7 +600,6 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
                    "variance_scale": float(variance_scale), "residual": bool(residual),
                    "noise": str(noise), "crop": int(crop),
                    "gan_loss": None if l1_only else gan_loss, "l1_weight": float(l1_weight),
-                   "equivariance_weight": float(equivariance_weight),
                    "discriminator": None if disc is None else disc.rawcv_config,
                    "d_view": None if disc is None else d_view,
                    "d_range": None if disc is None else d_range,
@@ -650,7 +609,6 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
     trainer = RestoreTrainer(net, RestorationTask(), train_loader, val_loader, discriminator=disc,
                              gan_loss=gan_loss, l1_weight=l1_weight, variance_scale=variance_scale, beta1=beta1,
                              d_lr_ratio=d_lr_ratio, residual=residual, d_view=d_view, d_range=d_range,
-                             equivariance_weight=equivariance_weight,
                              config=config, out_dir=out, checkpoint_config=ckpt_config, log=say)
     n_g = sum(p.numel() for p in net.parameters())
     n_d = sum(p.numel() for p in disc.parameters()) if disc is not None else 0

@@ -263,7 +263,10 @@ def test_train_restore_cli_choices_are_the_library_options():
             assert (args.d_view, args.d_range) == (view, value_range)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "restore", "--out", "run", "--d-range", "clip"])
-    assert args.ema is None
+    assert args.ema is None and args.d_detail_gain == D_DETAIL_GAIN
+    assert parser.parse_args(["train", "restore", "--out", "run", "--d-detail-gain", "2"]).d_detail_gain == 2.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "restore", "--out", "run", "--d-detail-gain", "0"])
     assert parser.parse_args(["train", "restore", "--out", "run", "--ema", "0.999"]).ema == 0.999
     for bad in ("0", "1", "1.5", "x"):
         with pytest.raises(SystemExit):
@@ -406,10 +409,12 @@ def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
     weights = [k for k in source if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert weights and all(torch.allclose(kept[k], source[k], rtol=0, atol=1e-9) for k in weights)
     # a different discriminator gets a fresh one; so does one that sees the pairs differently
-    # (7 channels), or treats values outside [0, 1] differently (the same 10 channels)
+    # (7 channels), or treats values outside [0, 1] differently, or amplifies the detail band
+    # otherwise (the same 10 channels)
     for name, change, in_chans in (("other", {"disc_kwargs": {"base_width": 4}}, 10),
                                    ("plain", {"d_view": "display"}, 7),
-                                   ("clipped", {"d_range": "clipped"}, 10)):
+                                   ("clipped", {"d_range": "clipped"}, 10),
+                                   ("gain2", {"d_detail_gain": 2.0}, 10)):
         lines.clear()
         res = train_restorer(tmp_path / name, epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt",
                              log=lines.append, **{**common, **change})
@@ -438,14 +443,38 @@ def test_gan_resume_keeps_the_discriminator_view(tmp_path):
 
 def test_gan_resume_of_a_run_made_before_the_value_range_option_keeps_it_clipped(tmp_path):
     common = dict(TINY_GAN_RUN, log=lambda line: None)
-    train_restorer(tmp_path / "run", epochs=1, **common)
+    train_restorer(tmp_path / "run", epochs=1, d_detail_gain=3.0, **common)
     last = tmp_path / "run" / "last.pt"
     ckpt = torch.load(last, weights_only=True)
     assert ckpt["config"].pop("d_range") == "extended"
     torch.save(ckpt, last)                      # as written before the option existed
     res = train_restorer(tmp_path / "run", epochs=2, resume=True, **common)
     assert len(res.history) == 2
-    assert torch.load(res.last_path, weights_only=True)["config"]["d_range"] == "clipped"
+    config = torch.load(res.last_path, weights_only=True)["config"]
+    assert config["d_range"] == "clipped" and config["d_detail_gain"] == 3.0   # the run's own gain, not the default
+    ckpt = torch.load(last, weights_only=True)
+    del ckpt["config"]["d_detail_gain"]         # before the gain was an option: 4
+    torch.save(ckpt, last)
+    res = train_restorer(tmp_path / "run", epochs=3, resume=True, **common)
+    assert torch.load(res.last_path, weights_only=True)["config"]["d_detail_gain"] == 4.0 == D_DETAIL_GAIN
+
+
+def test_trainer_shows_the_discriminator_the_detail_band_at_its_gain(tmp_path):
+    batch = next(iter(fresh_loader(RestorePairs(2, size=32, noise="high", seed=1), batch_size=2, seed=0)))
+    image = batch["target"]
+    d = create_model("patchgan70", in_chans=discriminator_channels(), num_classes=1, **TINY_D)
+    g = create_model("unet_generator", in_chans=8, num_classes=3, **TINY_G)
+    pairs = {}
+    for gain in (2.0, 4.0):
+        trainer = RestoreTrainer(g, RestorationTask(), [batch], discriminator=d, d_detail_gain=gain,
+                                 log=lambda line: None)
+        pairs[gain] = trainer._pair(batch, image)
+        assert torch.equal(pairs[gain], discriminator_pair(batch["input"], image, detail_gain=gain))
+    assert torch.equal(pairs[2.0][:, :7], pairs[4.0][:, :7])            # the pair itself is the same
+    assert torch.allclose(2 * pairs[2.0][:, 7:], pairs[4.0][:, 7:], atol=1e-6)
+    assert float(pairs[4.0][:, 7:].abs().max()) > 0.01
+    with pytest.raises(TrainingError, match="detail gain must be positive"):
+        RestoreTrainer(g, RestorationTask(), [batch], discriminator=d, d_detail_gain=0.0)
 
 
 # --------------------------------------------------------------------------------------------

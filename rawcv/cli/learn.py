@@ -353,6 +353,9 @@ def add_train_restore(tsub):
     p.add_argument("--d-range", choices=("extended", "clipped"), default="extended",
                    help="how the discriminator's sRGB curve treats values outside [0, 1]: continued (default), or "
                         "clipped first (earlier runs: it hid values below 0 and the generator left noise in shadows)")
+    p.add_argument("--d-detail-gain", type=_positive_float, default=4.0, metavar="GAIN",
+                   help="amplification of the fine-detail band the discriminator sees (display+detail view; "
+                        "default 4)")
     p.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (default 100)")
     p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of both networks (default 0.5)")
     p.add_argument("--noise", default="1e-3:1.2e-2",
@@ -382,6 +385,7 @@ def run_train_restore(args) -> int:
         args.out, data=args.data, model=args.model, model_kwargs=dict(args.model_arg),
         discriminator=args.discriminator, disc_kwargs=dict(args.disc_arg), l1_only=args.l1_only,
         gan_loss=args.gan_loss, l1_weight=args.l1_weight, d_view=args.d_view, d_range=args.d_range,
+        d_detail_gain=args.d_detail_gain,
         noise=args.noise, crop=args.crop, train_size=args.train_size, val_size=args.val_size, sources=args.sources,
         residual=not args.no_residual, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, beta1=args.beta1, optimizer=args.optimizer, schedule=args.schedule,

@@ -64,12 +64,13 @@ D_RANGES = ("extended", "clipped")
 DEFAULT_D_RANGE = "extended"
 # What runs made before an option existed used, read for checkpoints that do not record it (in the
 # order _trained_view returns them).
-_BEFORE_OPTION = {"d_view": "display", "d_range": "clipped"}
+_BEFORE_OPTION = {"d_view": "display", "d_range": "clipped", "d_detail_gain": 4.0}
 # The discriminator's extra view of the image: its sRGB values minus a Gaussian blur of them,
 # amplified. Fine detail is a few percent of the signal; at that amplitude a fresh PatchGAN
 # needs thousands of steps to notice what a good generator loses. docs/discriminator_probe.py
 # (frozen L1-trained generator, 300 steps of LSGAN at 2e-4): D(real) / D(fake) 0.498 / 0.497
-# on the pair alone, 0.517 / 0.478 with the band at gain 1, 0.704 / 0.289 at gain 4.
+# on the pair alone, 0.517 / 0.478 with the band at gain 1, 0.704 / 0.289 at gain 4. Over a
+# whole 4,500-step GAN run gain 2 (--d-detail-gain) sharpened as much as 4 at 0.14 dB less PSNR.
 D_DETAIL_SIGMA = 1.5
 D_DETAIL_GAIN = 4.0
 SIDE_BY_SIDE_PNG = "restore_side_by_side.png"
@@ -159,8 +160,14 @@ def _check_d_range(value_range: str) -> str:
     return value_range
 
 
+def _check_d_detail_gain(gain: float) -> float:
+    if not float(gain) > 0:
+        raise TrainingError(f"the discriminator's detail gain must be positive, got {gain}")
+    return float(gain)
+
+
 def _trained_view(cfg: dict) -> tuple:
-    """``(d_view, d_range)``: how a checkpoint's discriminator saw its pairs."""
+    """``(d_view, d_range, d_detail_gain)``: how a checkpoint's discriminator saw its pairs."""
     return tuple(cfg.get(key) or before for key, before in _BEFORE_OPTION.items())
 
 
@@ -306,10 +313,12 @@ class RestoreTrainer(Trainer):
     def __init__(self, model, task, train_loader, val_loader=None, *, discriminator: Optional[nn.Module] = None,
                  gan_loss: str = "bce", l1_weight: float = L1_WEIGHT, variance_scale: float = VARIANCE_SCALE,
                  beta1: float = 0.5, d_lr_ratio: float = 1.0, residual: bool = False,
-                 d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE, **kwargs):
+                 d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE,
+                 d_detail_gain: float = D_DETAIL_GAIN, **kwargs):
         self.beta1 = float(beta1)
         self.d_view = _check_d_view(d_view)
         self.d_range = _check_d_range(d_range)
+        self.d_detail_gain = _check_d_detail_gain(d_detail_gain)
         self.residual = bool(residual)
         self.l1_weight = float(l1_weight)
         self.variance_scale = float(variance_scale)
@@ -341,7 +350,8 @@ class RestoreTrainer(Trainer):
         return generate_batch(model, batch, variance_scale=self.variance_scale, residual=self.residual)
 
     def _pair(self, batch, image):
-        return discriminator_pair(batch["input"], image, view=self.d_view, value_range=self.d_range)
+        return discriminator_pair(batch["input"], image, view=self.d_view, value_range=self.d_range,
+                                  detail_gain=self.d_detail_gain)
 
     def train_step(self, batch):
         batch = self._to_device(batch)
@@ -466,7 +476,7 @@ def _check_task(ckpt: dict) -> None:
 def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs: Optional[dict] = None,
                    discriminator: str = DEFAULT_DISCRIMINATOR, disc_kwargs: Optional[dict] = None,
                    l1_only: bool = False, gan_loss: str = "bce", l1_weight: float = L1_WEIGHT,
-                   d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE,
+                   d_view: str = DEFAULT_D_VIEW, d_range: str = DEFAULT_D_RANGE, d_detail_gain: float = D_DETAIL_GAIN,
                    noise="1e-3:1.2e-2", crop: int = 128, train_size: int = 1024, val_size: int = 64,
                    sources: str = "mixed", photo_fraction: float = 0.5, variance_scale: float = VARIANCE_SCALE,
                    residual: bool = True, epochs: int = 10, batch_size: int = 8, lr: Optional[float] = 2e-4,
@@ -499,6 +509,10 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
         How the sRGB curve the discriminator sees treats values outside [0, 1]
         (:func:`display_view`): continued (default), or clipped first, which hides a generator's
         values below 0 from it (runs made before the option; they left noise in black areas).
+    d_detail_gain : float
+        Amplification of the fine-detail band in the ``display+detail`` view (default
+        ``D_DETAIL_GAIN`` = 4, what runs before the option used). 2 gave the same sharpening
+        at less PSNR cost (docs/DENSE_RESULTS.md 2.1).
     noise : str
         Noise of the on-the-fly pairs: ``"high"`` (lambda_shot 0.012), a range such as
         ``"1e-3:1.2e-2"`` (default), ... (:func:`rawcv.synth.parse_noise`).
@@ -528,6 +542,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
     say = log or (lambda line: print(line, flush=True))
     _check_d_view(d_view)
     _check_d_range(d_range)
+    _check_d_detail_gain(d_detail_gain)
     if gan_loss not in GAN_LOSSES:
         raise TrainingError(f"unknown --gan-loss {gan_loss!r}: expected one of {', '.join(GAN_LOSSES)}")
     if int(crop) < 32 or int(crop) % 2:
@@ -541,7 +556,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
             variance_scale = float(cfg.get("variance_scale", variance_scale))
             l1_only = cfg.get("mode") == "l1"
             gan_loss = cfg.get("gan_loss") or gan_loss
-            d_view, d_range = _trained_view(cfg)
+            d_view, d_range, d_detail_gain = _trained_view(cfg)
             dcfg = cfg.get("discriminator") or {}
             if dcfg:
                 discriminator, disc_kwargs = dcfg["name"], dict(dcfg.get("kwargs") or {})
@@ -590,7 +605,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
                             **(disc_kwargs or {}))
         if init and not resume and "discriminator" in base_ckpt \
                 and base_ckpt.get("discriminator_config") == disc.rawcv_config \
-                and _trained_view(base_ckpt["config"]) == (d_view, d_range):
+                and _trained_view(base_ckpt["config"]) == (d_view, d_range, float(d_detail_gain)):
             # A GAN started from a GAN's last.pt keeps its discriminator: a fresh PatchGAN needs
             # thousands of steps before it tells a good generator's output from ground truth.
             load_discriminator_state(disc, base_ckpt)
@@ -603,12 +618,14 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
                    "discriminator": None if disc is None else disc.rawcv_config,
                    "d_view": None if disc is None else d_view,
                    "d_range": None if disc is None else d_range,
+                   "d_detail_gain": None if disc is None else float(d_detail_gain),
                    "input": "packed RGGB raw (R, G1, G2, B), (x - black) / (white - black), + "
                             f"{variance_scale:g} * (lambda_shot * max(x, 0) + lambda_read)",
                    "sources": sources if data is None else str(data)}
     trainer = RestoreTrainer(net, RestorationTask(), train_loader, val_loader, discriminator=disc,
                              gan_loss=gan_loss, l1_weight=l1_weight, variance_scale=variance_scale, beta1=beta1,
                              d_lr_ratio=d_lr_ratio, residual=residual, d_view=d_view, d_range=d_range,
+                             d_detail_gain=d_detail_gain,
                              config=config, out_dir=out, checkpoint_config=ckpt_config, log=say)
     n_g = sum(p.numel() for p in net.parameters())
     n_d = sum(p.numel() for p in disc.parameters()) if disc is not None else 0

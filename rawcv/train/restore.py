@@ -70,7 +70,8 @@ _BEFORE_OPTION = {"d_view": "display", "d_range": "clipped", "d_detail_gain": 4.
 # needs thousands of steps to notice what a good generator loses. docs/discriminator_probe.py
 # (frozen L1-trained generator, 300 steps of LSGAN at 2e-4): D(real) / D(fake) 0.498 / 0.497
 # on the pair alone, 0.517 / 0.478 with the band at gain 1, 0.704 / 0.289 at gain 4. Over a
-# whole 4,500-step GAN run gain 2 (--d-detail-gain) sharpened as much as 4 at 0.14 dB less PSNR.
+# whole 4,500-step GAN run gain 2 (--d-detail-gain) sharpened about as much as 4 at 0.07-0.14 dB
+# less PSNR (one run each at lambda 100 and 150).
 D_DETAIL_SIGMA = 1.5
 D_DETAIL_GAIN = 4.0
 SIDE_BY_SIDE_PNG = "restore_side_by_side.png"
@@ -384,10 +385,10 @@ class RestoreTrainer(Trainer):
                 g_adv = crit(pred, True)
             g_loss = g_loss + g_adv
             with torch.no_grad():
-                real_score = torch.sigmoid(pred_real.float()) if self.gan_loss == "bce" else pred_real.float()
-                fake_score = torch.sigmoid(pred_fake.float()) if self.gan_loss == "bce" else pred_fake.float()
                 s = self._gan_sums
                 n = int(target.shape[0])
+                real_score = torch.sigmoid(pred_real.float()) if self.gan_loss == "bce" else pred_real.float()
+                fake_score = torch.sigmoid(pred_fake.float()) if self.gan_loss == "bce" else pred_fake.float()
                 for key, value in (("d_loss", d_loss), ("g_adv", g_adv), ("d_real", real_score.mean()),
                                    ("d_fake", fake_score.mean())):
                     s[key] = s.get(key, 0.0) + float(value) * n
@@ -511,8 +512,8 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
         values below 0 from it (runs made before the option; they left noise in black areas).
     d_detail_gain : float
         Amplification of the fine-detail band in the ``display+detail`` view (default
-        ``D_DETAIL_GAIN`` = 4, what runs before the option used). 2 gave the same sharpening
-        at less PSNR cost (docs/DENSE_RESULTS.md 2.1).
+        ``D_DETAIL_GAIN`` = 4, what runs before the option used). 2 sharpened about as much at
+        less PSNR cost (docs/DENSE_RESULTS.md 2.1).
     noise : str
         Noise of the on-the-fly pairs: ``"high"`` (lambda_shot 0.012), a range such as
         ``"1e-3:1.2e-2"`` (default), ... (:func:`rawcv.synth.parse_noise`).

@@ -235,6 +235,15 @@ def _snapshots(trainer):
     return seen
 
 
+def _reference_average(start, seen, decay):
+    """The average :meth:`Trainer.update_ema` should reach, in float64, written out step by step."""
+    expected = {k: v.double() for k, v in start.items()}
+    for n, weights in enumerate(seen, start=1):
+        d = min(decay, (1 + n) / (10 + n))
+        expected = {k: d * expected[k] + (1 - d) * weights[k].double() for k in expected}
+    return expected
+
+
 def test_ema_equals_a_slow_reference_average(tensors):
     torch.manual_seed(4)
     model = create_model("resnet18", in_chans=4, num_classes=2, width=8)
@@ -244,10 +253,7 @@ def test_ema_equals_a_slow_reference_average(tensors):
     seen = _snapshots(trainer)
     trainer.fit()
     assert len(seen) == 6 and trainer.ema_updates == 6
-    expected = {k: v.double() for k, v in start.items()}
-    for n, weights in enumerate(seen, start=1):
-        d = min(0.3, (1 + n) / (10 + n))
-        expected = {k: d * expected[k] + (1 - d) * weights[k].double() for k in expected}
+    expected = _reference_average(start, seen, 0.3)
     averaged = trainer.ema_model.state_dict()
     for key, value in averaged.items():
         if value.dtype.is_floating_point:
@@ -313,10 +319,7 @@ def test_resume_of_a_run_without_ema_starts_the_average_from_its_weights(tensors
     more.fit(resume=True)
     assert any("no weight average" in line and "last.pt" in line for line in lines)
     assert more.ema_updates == 2
-    expected = {k: v.double() for k, v in saved.items()}
-    for n, weights in enumerate(seen, start=1):
-        d = min(0.99, (1 + n) / (10 + n))
-        expected = {k: d * expected[k] + (1 - d) * weights[k].double() for k in expected}
+    expected = _reference_average(saved, seen, 0.99)
     for key, value in more.ema_model.state_dict().items():
         assert torch.allclose(value.double(), expected[key], rtol=1e-5, atol=1e-6), key
 

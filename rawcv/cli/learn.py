@@ -349,13 +349,13 @@ def add_train_restore(tsub):
     p.add_argument("--gan-loss", choices=("bce", "lsgan"), default="bce", help="adversarial loss (default bce)")
     p.add_argument("--d-view", choices=("display+detail", "display"), default="display+detail",
                    help="what the discriminator sees of each (raw, image) pair: both sRGB-encoded plus the image's "
-                        "fine-detail band amplified (default), or the pair alone")
+                        "fine-detail band (default), or the pair alone")
     p.add_argument("--d-range", choices=("extended", "clipped"), default="extended",
                    help="how the discriminator's sRGB curve treats values outside [0, 1]: continued (default), or "
                         "clipped first (earlier runs: it hid values below 0 and the generator left noise in shadows)")
-    p.add_argument("--d-detail-gain", type=_positive_float, default=4.0, metavar="GAIN",
-                   help="amplification of the fine-detail band the discriminator sees (display+detail view; "
-                        "default 4)")
+    p.add_argument("--d-detail-gain", type=_positive_float, default=1.0, metavar="GAIN",
+                   help="gain of the fine-detail band the discriminator sees (display+detail view; "
+                        "default 1; runs before the option used 4)")
     p.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (default 100)")
     p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of both networks (default 0.5)")
     p.add_argument("--noise", default="1e-3:1.2e-2",

@@ -12,8 +12,8 @@ noisy packed raw (4) + noise-variance map (4) --U-Net generator--> (+ bilinear d
   both are shown to it sRGB-encoded so that shadow detail counts as it does to the eye (the curve
   continued below 0 and above 1, ``d_range="extended"``, so that values a generator puts outside
   [0, 1] stay visible to it), and by default (``d_view="display+detail"``, ``in_chans = 10``)
-  also the image's fine-detail band, amplified, so that it sees early what a smoothing generator
-  loses;
+  also the image's fine-detail band as channels of their own, so that it sees early what a
+  smoothing generator loses;
 * losses: adversarial (BCE-with-logits, or least squares ``--gan-loss lsgan``) + ``lambda * L1``
   with ``lambda = 100``; Adam ``lr 2e-4, beta1 0.5`` for both networks; ``--l1-only`` drops the
   discriminator (the same ``100 * L1`` objective, for comparison). The logged training loss is
@@ -66,14 +66,16 @@ DEFAULT_D_RANGE = "extended"
 # order _trained_view returns them).
 _BEFORE_OPTION = {"d_view": "display", "d_range": "clipped", "d_detail_gain": 4.0}
 # The discriminator's extra view of the image: its sRGB values minus a Gaussian blur of them,
-# amplified. Fine detail is a few percent of the signal; at that amplitude a fresh PatchGAN
-# needs thousands of steps to notice what a good generator loses. docs/discriminator_probe.py
+# times a gain. Fine detail is a few percent of the signal; mixed into the image, a fresh
+# PatchGAN needs thousands of steps to notice what a good generator loses. docs/discriminator_probe.py
 # (frozen L1-trained generator, 300 steps of LSGAN at 2e-4): D(real) / D(fake) 0.498 / 0.497
 # on the pair alone, 0.517 / 0.478 with the band at gain 1, 0.704 / 0.289 at gain 4. Over a
-# whole 4,500-step GAN run gain 2 (--d-detail-gain) sharpened about as much as 4 at 0.07-0.14 dB
-# less PSNR (one run each at lambda 100 and 150).
+# whole 4,500-step GAN run at lambda 100 gain 1 is enough; the stronger gains that the runs before
+# the option used (4) or tried (2) bought a little more detail for much more PSNR: against the L1
+# twin -0.33 dB at gain 1, -0.54 at 2, -0.68 at 4, for +13, +18 and +18 % of the truth's fine
+# detail (a second seed of gain 1: -0.31 dB, +11 %; docs/DENSE_RESULTS.md 2.1).
 D_DETAIL_SIGMA = 1.5
-D_DETAIL_GAIN = 4.0
+D_DETAIL_GAIN = 1.0
 SIDE_BY_SIDE_PNG = "restore_side_by_side.png"
 
 
@@ -504,16 +506,16 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
     gan_loss : {"bce", "lsgan"}
     d_view : {"display+detail", "display"}
         What the discriminator sees of each (condition, image) pair (:func:`discriminator_pair`):
-        both sRGB-encoded, plus (default) the image's fine-detail band amplified; ``"display"``
+        both sRGB-encoded, plus (default) the image's fine-detail band; ``"display"``
         is the pair alone (runs made before the detail band existed).
     d_range : {"extended", "clipped"}
         How the sRGB curve the discriminator sees treats values outside [0, 1]
         (:func:`display_view`): continued (default), or clipped first, which hides a generator's
         values below 0 from it (runs made before the option; they left noise in black areas).
     d_detail_gain : float
-        Amplification of the fine-detail band in the ``display+detail`` view (default
-        ``D_DETAIL_GAIN`` = 4, what runs before the option used). 2 sharpened about as much at
-        less PSNR cost (docs/DENSE_RESULTS.md 2.1).
+        Gain of the fine-detail band in the ``display+detail`` view (default
+        ``D_DETAIL_GAIN`` = 1; runs before the option used 4, which cost more PSNR for a little
+        more detail, docs/DENSE_RESULTS.md 2.1).
     noise : str
         Noise of the on-the-fly pairs: ``"high"`` (lambda_shot 0.012), a range such as
         ``"1e-3:1.2e-2"`` (default), ... (:func:`rawcv.synth.parse_noise`).

@@ -19,3 +19,7 @@ class PipelineError(RawcvError, ValueError):
 
 class OutputExistsError(RawcvError, FileExistsError):
     """An output file exists and overwriting was not asked for."""
+
+
+class MissingDependencyError(RawcvError, ImportError):
+    """An optional dependency (PyTorch, Dask) is needed for this feature and is not installed."""

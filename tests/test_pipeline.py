@@ -83,7 +83,7 @@ def test_default_pipeline_matches_hand_chain(backend):
     result = p.run(raw, backend=backend)
     assert result.image.dtype == np.uint8 and result.image.shape == (26, 31, 3)
     assert np.array_equal(result.image, manual_chain(raw, denoise=True))
-    assert result.color_space == "linear sRGB"
+    assert result.color_space == "sRGB"   # 8-bit with the sRGB transfer curve, not linear
     assert np.array_equal(result.saturation, raw.data >= WHITE)
 
 

@@ -9,16 +9,39 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import RawcvError
+from .._optional import EXTRAS, missing
+from ..errors import MissingDependencyError, RawcvError
 from . import commands
 
 SUBCOMMANDS = commands.SUBCOMMANDS
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows every option's default. ``None`` (resolved at run time: the help text says
+    to what), ``False`` (a flag) and empty lists say nothing, and neither does a help text that
+    already names its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, argparse.SUPPRESS) or default == [] or "%(default)" in text
+                or not (action.option_strings or action.nargs in ("?", "*"))):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose sub-parsers (``rawcv train classify`` ...) inherit the formatter."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rawcv",
         description="Camera RAW files to linear-radiance images, and CNNs that learn on raw data.")
     parser.add_argument("--version", action="version", version=f"rawcv {__version__}")
@@ -36,6 +59,12 @@ def main(argv=None) -> int:
         return 2
     try:
         code = args.func(args)
+    except (MissingDependencyError, ModuleNotFoundError) as exc:
+        # whichever rawcv room noticed first, the user needs to know what this command lacks
+        if exc.name not in EXTRAS:
+            raise
+        print(f"rawcv {args.command}: error: {missing(exc.name, 'this command')}", file=sys.stderr)
+        code = 1
     except RawcvError as exc:
         print(f"rawcv {args.command}: error: {exc}", file=sys.stderr)
         code = 1

@@ -5,6 +5,10 @@
 >>> train = SynthDataset("synth/", split="train", target="label")      # doctest: +SKIP
 """
 
+from .._optional import require as _require
+
+_require("torch", "rawcv.data")
+
 from .datasets import (
     LAYOUTS,
     TOY_CLASSES,

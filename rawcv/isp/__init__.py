@@ -1,10 +1,11 @@
 """Numba ISP stages. Each is a public function that validates, converts once to float32,
 allocates the output and calls a private ``@njit(parallel=True, cache=True)`` kernel."""
 
+from ._validate import MIN_SIDE
 from .black_level import saturation_mask, subtract_black_level
 from .color import SRGB_TO_XYZ, apply_color_matrix, camera_to_srgb_matrix
-from .demosaic import demosaic_bilinear, mosaic_rgb
-from .denoise import denoise, denoise_mean, denoise_median
+from .demosaic import DEMOSAIC_MIN_SIDE, demosaic_bilinear, mosaic_rgb
+from .denoise import denoise, denoise_mean, denoise_median, denoise_min_side
 from .tone import encode, gamma_decode, gamma_encode, quantize, srgb_decode, srgb_encode
 from .vignetting import VignettingModel, apply_vignetting, correct_vignetting, fit_vignetting, vignetting_gain
 from .white_balance import (gains_gray_world, gains_white_world, normalize_gains, white_balance,
@@ -16,4 +17,5 @@ __all__ = [
     "mosaic_rgb", "denoise", "denoise_mean", "denoise_median", "VignettingModel", "vignetting_gain",
     "correct_vignetting", "apply_vignetting", "fit_vignetting", "SRGB_TO_XYZ", "camera_to_srgb_matrix",
     "apply_color_matrix", "gamma_encode", "gamma_decode", "srgb_encode", "srgb_decode", "encode", "quantize",
+    "MIN_SIDE", "DEMOSAIC_MIN_SIDE", "denoise_min_side",
 ]

@@ -6,14 +6,16 @@ import numpy as np
 
 from ..meta import cfa_code, validate_cfa
 
+MIN_SIDE = 2    # every stage's smallest input: a mosaic needs one 2 x 2 CFA tile
+
 
 def as_float_image(image, name: str = "image") -> np.ndarray:
     """Return ``image`` as C-contiguous float32 (converting once), 2-D or H x W x 3."""
     arr = np.asarray(image)
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
         raise ValueError(f"{name} must be H x W (mosaic) or H x W x 3 (RGB), got shape {arr.shape}")
-    if arr.shape[0] < 2 or arr.shape[1] < 2:
-        raise ValueError(f"{name} must be at least 2 x 2, got shape {arr.shape}")
+    if arr.shape[0] < MIN_SIDE or arr.shape[1] < MIN_SIDE:
+        raise ValueError(f"{name} must be at least {MIN_SIDE} x {MIN_SIDE}, got shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
@@ -36,5 +38,5 @@ def as_rgb(image, name: str = "image") -> np.ndarray:
 def as_gains(gains) -> np.ndarray:
     g = np.asarray(gains, dtype=np.float64).reshape(-1)
     if g.size != 3 or not np.all(np.isfinite(g)) or np.any(g <= 0):
-        raise ValueError(f"white-balance gains must be 3 positive finite numbers (R, G, B), got {gains!r}")
+        raise ValueError(f"white-balance gains must be 3 positive finite numbers (R, G, B), got {g.tolist()}")
     return g.astype(np.float32)

@@ -12,6 +12,9 @@ from numba import njit, prange
 from ..meta import cfa_code, validate_cfa
 from ._validate import as_mosaic, as_rgb
 
+# the 3 x 3 window needs three rows and columns (mirroring a 2-pixel side would read outside it)
+DEMOSAIC_MIN_SIDE = 3
+
 # Pixel kinds within the 2x2 tile: which neighbours give which colour.
 KIND_G_RED_ROW = 0   # green pixel whose horizontal neighbours are red
 KIND_G_BLUE_ROW = 1  # green pixel whose horizontal neighbours are blue
@@ -155,15 +158,16 @@ def demosaic_bilinear(mosaic, *, cfa: str) -> np.ndarray:
     True
     """
     raw = np.asarray(mosaic)
-    if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16) and min(raw.shape) >= 3:
+    if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16) and min(raw.shape) >= DEMOSAIC_MIN_SIDE:
         # converted row by row inside the kernel (exact for these types), not as a full copy
         arr = np.ascontiguousarray(raw)
         out = np.empty(arr.shape + (3,), dtype=np.float32)
         _demosaic_int_kernel(arr, pixel_kinds(cfa_code(validate_cfa(cfa))), out.reshape(arr.shape[0], -1))
         return out
     arr, code, _ = as_mosaic(mosaic, cfa)
-    if min(arr.shape) < 3:
-        raise ValueError(f"mosaic must be at least 3 x 3 to demosaic, got shape {arr.shape}")
+    if min(arr.shape) < DEMOSAIC_MIN_SIDE:
+        raise ValueError(f"mosaic must be at least {DEMOSAIC_MIN_SIDE} x {DEMOSAIC_MIN_SIDE} to demosaic, "
+                         f"got shape {arr.shape}")
     out = np.empty(arr.shape + (3,), dtype=np.float32)
     _demosaic_kernel(arr, pixel_kinds(code), out.reshape(arr.shape[0], -1))
     return out

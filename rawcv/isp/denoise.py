@@ -15,13 +15,26 @@ from ._validate import as_float_image
 SIZES = (3, 5)
 
 
+def denoise_min_side(size: int, *, mosaic: bool) -> int:
+    """The smallest side a ``size`` x ``size`` filter takes: mirroring needs ``radius + 1`` samples
+    of every colour plane (a mosaic holds every second one).
+
+    Examples
+    --------
+    >>> denoise_min_side(3, mosaic=False), denoise_min_side(5, mosaic=True)
+    (2, 6)
+    """
+    step = 2 if mosaic else 1
+    return (size // 2 + 1) * step
+
+
 def _neighbour_table(n: int, radius: int, step: int) -> np.ndarray:
     """Index of the neighbour at offset d (in same-colour steps) of every index, mirrored per plane."""
     table = np.empty((n, 2 * radius + 1), dtype=np.int64)
+    if n < denoise_min_side(2 * radius + 1, mosaic=step == 2):
+        raise ValueError(f"image too small for a {2 * radius + 1}x{2 * radius + 1} filter")
     for phase in range(step):
         count = len(range(phase, n, step))
-        if count < radius + 1:
-            raise ValueError(f"image too small for a {2 * radius + 1}x{2 * radius + 1} filter")
         p = np.arange(count, dtype=np.int64)
         for j, d in enumerate(range(-radius, radius + 1)):
             q = p + d

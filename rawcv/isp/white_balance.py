@@ -162,10 +162,22 @@ def white_balance_white_world(image, *, cfa=None, percentile: float = 99.5):
     return white_balance(image, gains, cfa=cfa), gains
 
 
-def normalize_gains(gains) -> np.ndarray:
-    """Scale multipliers so that G = 1 (camera multipliers come in arbitrary scale)."""
+def normalize_gains(gains, *, green_is_one: bool = True) -> np.ndarray:
+    """Validated float32 gains ``(R, G, B)``, scaled so that G = 1 unless ``green_is_one=False``.
+
+    Camera multipliers come in arbitrary scale (and some formats give a fourth, second-green
+    value, ignored here). Raises ``ValueError`` unless all three are positive and finite.
+
+    Examples
+    --------
+    >>> normalize_gains([2.0, 1.0, 1.5, 0.0]).tolist()
+    [2.0, 1.0, 1.5]
+    >>> normalize_gains([float("nan"), 1.0, 1.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: white-balance gains must be 3 positive finite numbers (R, G, B), got [nan, 1.0, 1.0]
+    """
     g = np.asarray(gains, dtype=np.float64).reshape(-1)[:3]
-    if g[1] <= 0:
-        raise ValueError(f"green multiplier must be positive, got {g.tolist()}")
-    return (g / g[1]).astype(np.float32)
+    valid = as_gains(g)
+    return as_gains(g / g[1]) if green_is_one else valid
 

@@ -13,6 +13,10 @@ Tasks and registered names:
 * ``"restore_discriminator"``: ``patchgan70``
 """
 
+from .._optional import require as _require
+
+_require("torch", "rawcv.models")
+
 from ._registry import (
     TASKS,
     UnknownModelError,

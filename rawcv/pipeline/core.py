@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Optional
 
@@ -12,10 +15,11 @@ import numpy as np
 from ..errors import PipelineError
 from ..meta import RawImage
 from . import fused
-from .frame import DISPLAY, MOSAIC, QUANTIZED, RAW, RGB, Frame
+from .frame import CAMERA_LINEAR, MOSAIC, QUANTIZED, RAW, RGB, ColorSpace, Frame
 from .stages import STAGES, make_stage
 
-PIPELINES_DIR = Path(__file__).resolve().parent.parent.parent / "pipelines"
+# the top-level pipelines/ folder, shipped in the wheel as the package rawcv.pipelines
+BUILTIN_PIPELINES = "rawcv.pipelines"
 BACKENDS = ("auto", "fused", "numba")
 
 
@@ -28,7 +32,7 @@ class PipelineResult:
     saturation: Optional[np.ndarray]
     record: list                     # resolved parameters per stage (incl. estimated gains)
     intermediates: list = field(default_factory=list)   # [(stage name, array)] if asked for
-    color_space: str = "camera"
+    color_space: str = CAMERA_LINEAR.label   # what the pixels are: primaries and transfer curve
 
 
 class Pipeline:
@@ -112,6 +116,7 @@ class Pipeline:
         its shape and dtype fit (for batches).
         """
         backend = backend or self.backend
+        self.check_input(raw)
         frame = Frame.from_raw(raw)
         intermediates = []
         if keep_intermediates or backend == "numba":
@@ -130,7 +135,29 @@ class Pipeline:
                 else:
                     frame = seg.stages[0].apply(frame)
         return PipelineResult(frame.data, frame.kind, frame.saturation, self._record(frame),
-                              intermediates, frame.color_space)
+                              intermediates, self.color_space(raw.meta).label)
+
+    def check_input(self, raw: RawImage) -> None:
+        """Refuse a frame some stage cannot take (too small for its window), before any backend runs.
+
+        One check for every backend: the fused kernels do not bounds-check their windows.
+        """
+        h, w = raw.data.shape[:2]
+        kind = RAW
+        for stage in self.stages:
+            need = stage.min_side(kind)
+            if min(h, w) < need:
+                where = f"{raw.path}: " if raw.path else ""
+                raise PipelineError(f"{where}the image is {w} x {h} pixels; stage '{stage.name}' needs "
+                                    f"at least {need} x {need}")
+            kind = RGB if kind == RAW and raw.is_linear else stage.produces(kind)
+
+    def color_space(self, meta) -> ColorSpace:
+        """What the output's numbers mean for a file with ``meta`` (primaries and transfer curve)."""
+        space = CAMERA_LINEAR
+        for stage in self.stages:
+            space = stage.color_space(space, meta)
+        return space
 
     def _record(self, frame) -> list:
         record = []
@@ -180,19 +207,20 @@ class Pipeline:
         return text
 
     @classmethod
-    def from_yaml(cls, path_or_text, *, backend: str = "auto") -> "Pipeline":
-        """Load a pipeline from a YAML file (or YAML text containing a newline)."""
+    def from_yaml(cls, path_or_text, *, backend: str = "auto", source: str = "<yaml>") -> "Pipeline":
+        """Load a pipeline from a YAML file, or from YAML text (containing a newline) that errors
+        call ``source``."""
         import yaml
 
-        text, source = path_or_text, "<yaml>"
+        text = path_or_text
         if "\n" not in str(path_or_text):
             source = os.fspath(path_or_text)
             try:
-                text = Path(source).read_text()
+                text = _decode(Path(source).read_bytes(), source)
             except OSError as exc:
                 raise PipelineError(f"{source}: cannot read pipeline file ({exc.strerror})") from None
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_yaml_loader())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -206,20 +234,50 @@ class Pipeline:
         return f"Pipeline({self.name!r}, [{', '.join(s.name for s in self.stages)}])"
 
 
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{source}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+# YAML 1.2 reads 1e30 as a number; PyYAML follows YAML 1.1, whose floats need a dot, and would
+# hand the stage the string '1e30'
+_FLOAT_WITHOUT_DOT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+
+
+@lru_cache(maxsize=1)
+def _yaml_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_WITHOUT_DOT, list("-+0123456789"))
+    return Loader
+
+
+def _builtin(name: str):
+    """The built-in pipeline file ``name``.yaml (a Traversable), or None."""
+    path = resources.files(BUILTIN_PIPELINES) / f"{name}.yaml"
+    return path if path.is_file() else None
+
+
 def available_pipelines() -> list:
-    return sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml"))
+    return sorted(p.name[:-5] for p in resources.files(BUILTIN_PIPELINES).iterdir() if p.name.endswith(".yaml"))
 
 
 def load_pipeline(name_or_path, *, backend: str = "auto") -> Pipeline:
-    """A pipeline by name from ``pipelines/`` (``"default"``, ``"linear"`` ...) or from a YAML path."""
+    """A built-in pipeline by name (``"default"``, ``"linear"`` ...) or one from a YAML path."""
     candidate = Path(os.fspath(name_or_path))
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         return Pipeline.from_yaml(candidate, backend=backend)
-    path = PIPELINES_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
+    builtin = _builtin(str(name_or_path)) if re.fullmatch(r"[A-Za-z0-9_-]+", str(name_or_path)) else None
+    if builtin is None:
         raise PipelineError(f"unknown pipeline {str(name_or_path)!r}: available are "
                             f"{', '.join(available_pipelines())}, or give a path to a YAML file")
-    return Pipeline.from_yaml(path, backend=backend)
+    text = _decode(builtin.read_bytes(), f"built-in pipeline '{name_or_path}'")
+    return Pipeline.from_yaml(text, backend=backend, source=f"{name_or_path}.yaml")
 
 
 __all__ = ["Pipeline", "PipelineResult", "load_pipeline", "available_pipelines", "STAGES"]

@@ -17,13 +17,43 @@ DISPLAY = "display"    # float32 tone-encoded RGB (after gamma)
 QUANTIZED = "quantized"  # uint8 / uint16 RGB
 
 
+@dataclass(frozen=True)
+class ColorSpace:
+    """What an output's numbers mean: its primaries and its transfer curve.
+
+    ``primaries`` is ``"sRGB"``, ``"camera RGB"`` (the sensor's own, no colour matrix applied) or
+    ``"custom RGB"`` (a matrix the user gave); ``transfer`` is ``"linear"``, ``"sRGB"`` (the sRGB
+    curve) or ``"gamma G"`` (a power law). :attr:`label` is what sidecars show.
+
+    Examples
+    --------
+    >>> ColorSpace("sRGB", "sRGB").label, ColorSpace("sRGB").label, ColorSpace("camera RGB", "gamma 2.2").label
+    ('sRGB', 'linear sRGB', 'camera RGB with gamma 2.2')
+    """
+
+    primaries: str = "camera RGB"
+    transfer: str = "linear"
+
+    @property
+    def label(self) -> str:
+        if self.transfer == "linear":
+            return f"linear {self.primaries}"
+        if self.primaries == "sRGB" and self.transfer == "sRGB":
+            return "sRGB"
+        curve = "the sRGB curve" if self.transfer == "sRGB" else self.transfer
+        primaries = "sRGB primaries" if self.primaries == "sRGB" else self.primaries
+        return f"{primaries} with {curve}"
+
+
+CAMERA_LINEAR = ColorSpace()
+
+
 @dataclass
 class Frame:
     data: np.ndarray
     kind: str
     meta: CameraMeta
     saturation: Optional[np.ndarray] = None
-    color_space: str = "camera"
     notes: list = field(default_factory=list)
 
     @property

@@ -387,8 +387,7 @@ def run_head(segment, frame, out=None):
     _fused_demosaic_kernel(src, black4, inv4, gains4, wb is not None, *sat_args, pixel_kinds(code), denoise, result,
                            tail.vig_on, tail.geom, tail.ks, tail.mat_on, tail.matrix, tail.curve,
                            tail.exponent, tail.maxval, tail.thresholds, tail.coarse, tail.bins)
-    return frame.with_data(result, _final_kind(segment.stages, RGB), saturation=saturation,
-                           color_space="linear sRGB" if tail.mat_on else frame.color_space)
+    return frame.with_data(result, _final_kind(segment.stages, RGB), saturation=saturation)
 
 
 def run_tail(segment, frame, out=None):
@@ -400,8 +399,7 @@ def run_tail(segment, frame, out=None):
     _fused_pointwise_kernel(src.reshape(h, -1), result.reshape(h, -1), tail.vig_on, tail.geom, tail.ks,
                             tail.mat_on, tail.matrix, tail.curve, tail.exponent, tail.maxval, tail.thresholds,
                             tail.coarse, tail.bins)
-    return frame.with_data(result, _final_kind(segment.stages, frame.kind),
-                           color_space="linear sRGB" if tail.mat_on else frame.color_space)
+    return frame.with_data(result, _final_kind(segment.stages, frame.kind))
 
 
 def _note_tail(stages, frame, tail):

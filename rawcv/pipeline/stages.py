@@ -7,14 +7,14 @@ these declarations. Stage classes only hold validated parameters and call the IS
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Optional
 
 import numpy as np
 
 from .. import isp
 from ..errors import PipelineError
-from .frame import DISPLAY, MOSAIC, QUANTIZED, RAW, RGB, Frame
+from .frame import DISPLAY, MOSAIC, QUANTIZED, RAW, RGB, ColorSpace, Frame
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,14 @@ class Stage:
     def produces(self, kind: str) -> str:
         return kind
 
+    def min_side(self, kind: str) -> int:
+        """The smallest height and width this stage takes for input of ``kind``."""
+        return isp.MIN_SIDE
+
+    def color_space(self, space: ColorSpace, meta) -> ColorSpace:
+        """What the output's numbers mean, given what the input's mean (both backends use this)."""
+        return space
+
     def apply(self, frame: Frame) -> Frame:
         raise NotImplementedError
 
@@ -164,15 +172,23 @@ class WhiteBalance(Stage):
             raise PipelineError("stage 'white_balance': percentile must be in (0, 100]")
 
     def resolve_gains(self, frame) -> np.ndarray:
-        """The gains this stage applies to ``frame`` (estimated where the method says so)."""
+        """The gains this stage applies to ``frame`` (estimated where the method says so).
+
+        Every backend takes its gains from here, so a file's NaN, infinite or zero as-shot gains
+        are refused the same way whichever backend runs.
+        """
         cfa = frame.cfa if frame.kind == MOSAIC else None
-        if self.method == "camera":
-            return isp.normalize_gains(frame.meta.as_shot_wb)
-        if self.method == "manual":
-            return np.asarray(self.gains, dtype=np.float32)
-        if self.method == "gray_world":
-            return isp.gains_gray_world(frame.data, cfa=cfa)
-        return isp.gains_white_world(frame.data, cfa=cfa, percentile=self.percentile)
+        try:
+            if self.method == "camera":
+                return isp.normalize_gains(frame.meta.as_shot_wb)
+            if self.method == "manual":
+                return isp.normalize_gains(self.gains, green_is_one=False)
+            if self.method == "gray_world":
+                return isp.gains_gray_world(frame.data, cfa=cfa)
+            return isp.gains_white_world(frame.data, cfa=cfa, percentile=self.percentile)
+        except ValueError as exc:
+            source = "the file's as-shot white balance" if self.method == "camera" else f"method '{self.method}'"
+            raise PipelineError(f"stage 'white_balance': {source}: {exc}") from None
 
     def apply(self, frame):
         gains = self.resolve_gains(frame)
@@ -191,6 +207,9 @@ class Demosaic(Stage):
     def produces(self, kind):
         return RGB
 
+    def min_side(self, kind):
+        return isp.DEMOSAIC_MIN_SIDE if kind == MOSAIC else isp.MIN_SIDE
+
     def apply(self, frame):
         if frame.kind == RGB:  # a linear DNG: nothing to interpolate
             frame.notes.append({"stage": self.name, "skipped": "input is already RGB (linear raw)"})
@@ -207,6 +226,9 @@ class Denoise(Stage):
         Param("size", "int", 3, "window size", choices=(3, 5)),
     )
     accepts = (MOSAIC, RGB)
+
+    def min_side(self, kind):
+        return isp.denoise_min_side(self.size, mosaic=kind == MOSAIC)
 
     def apply(self, frame):
         cfa = frame.cfa if frame.kind == MOSAIC else None
@@ -262,13 +284,17 @@ class ColorMatrix(Stage):
         else:
             frame.notes.append({"stage": self.name, "matrix": np.round(matrix, 6).tolist()})
 
+    def color_space(self, space, meta):
+        if self.matrix is not None:
+            return replace(space, primaries="custom RGB")
+        return space if meta.xyz_to_cam is None else replace(space, primaries="sRGB")
+
     def apply(self, frame):
         m = self.resolve_matrix(frame.meta)
         self.note(frame, m)
         if m is None:
             return frame
-        return frame.with_data(isp.apply_color_matrix(frame.data, m),
-                               color_space="linear sRGB" if self.matrix is None else "custom")
+        return frame.with_data(isp.apply_color_matrix(frame.data, m))
 
 
 @register_stage
@@ -283,6 +309,9 @@ class Gamma(Stage):
 
     def produces(self, kind):
         return DISPLAY
+
+    def color_space(self, space, meta):
+        return replace(space, transfer="sRGB" if self.curve == "srgb" else f"gamma {self.gamma:g}")
 
     def apply(self, frame):
         return frame.with_data(isp.encode(frame.data, curve=self.curve, gamma=self.gamma), DISPLAY)

@@ -18,6 +18,10 @@ Examples
 (torch.Size([4, 4, 4]), torch.Size([3, 8, 8]))
 """
 
+from .._optional import require as _require
+
+_require("torch", "rawcv.torch")
+
 from . import augment, backend, isp, tensors
 from .augment import (AugmentParams, BayerAugment, add_raw_noise, adjust_exposure, bayer_self_ensemble, crop,
                       flip_mosaic, flip_packed, random_crop, raw_noise_variance)

@@ -8,6 +8,10 @@
 * :mod:`rawcv.train.plots` — training curves and confusion matrices as PNG.
 """
 
+from .._optional import require as _require
+
+_require("torch", "rawcv.train")
+
 from .checkpoint import (CheckpointError, build_model, load_checkpoint, load_state_dict, model_config,
                          save_checkpoint, unwrap_model)
 from .classify import (ClassificationTask, confusion_matrix, evaluate_classifier, format_confusion,

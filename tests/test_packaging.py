@@ -89,7 +89,7 @@ def test_wheel_installs_into_a_fresh_venv_and_processes_without_torch(tmp_path):
     image = iio.imread(work / "out" / "frame.png")
     assert image.shape == (256, 256, 3) and image.dtype == np.uint8
     sidecar = json.loads((work / "out" / "frame.png.json").read_text())
-    assert sidecar["color_space"] == "sRGB"
+    assert sidecar["output"]["color_space"] == "sRGB"
 
     train = _run([bin_dir / "rawcv", "train", "classify", "--data", "ds", "--out", "run"], cwd=work, env=env)
     assert train.returncode == 1

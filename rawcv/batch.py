@@ -5,6 +5,7 @@ The CLI's ``rawcv process`` is a thin layer over :func:`process_files`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -13,29 +14,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
+
 from .errors import OutputExistsError, RawcvError
 from .io import read
-from .io.writers import apply_orientation, output_suffix, sidecar_path, write_image
+from .io.writers import apply_orientation, output_suffix, sidecar_path, stored_image, write_image
+from .meta import RawImage
 from .pipeline import Pipeline
 
 RAW_SUFFIXES = {".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".raf", ".rw2",
                 ".orf", ".pef", ".srw", ".kdc", ".dcr", ".mrw", ".3fr", ".erf", ".mef", ".mos", ".x3f",
                 ".iiq", ".rwl", ".raw"}
+DUMP_SUFFIXES = {".raw", ".bin"}      # headerless sensor dumps, read with explicit parameters
 DISPLAY_FORMATS = ("png", "jpg", "tiff")
 
 
-def collect_inputs(inputs) -> list:
+def collect_inputs(inputs, suffixes=RAW_SUFFIXES) -> list:
     """Expand inputs into ``(file, relative output stem)`` pairs, in order.
 
-    A folder is searched recursively for RAW suffixes and its sub-tree is kept under the output
-    folder (``shots/a/x.dng`` -> ``OUT/a/x.png``) so equal file names in different folders cannot
-    collide; a file given directly maps to ``OUT/<name>``.
+    A folder is searched recursively for files with ``suffixes`` and its sub-tree is kept under the
+    output folder (``shots/a/x.dng`` -> ``OUT/a/x.png``) so equal file names in different folders
+    cannot collide; a file given directly maps to ``OUT/<name>``.
     """
     pairs, seen = [], set()
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in RAW_SUFFIXES)
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
             entries = [(f, f.relative_to(p).with_suffix("")) for f in found]
         else:
             entries = [(p, Path(p.stem))]   # missing files are reported per file, not here
@@ -53,6 +58,56 @@ def output_names(pairs, outdir, fmt) -> dict:
     return {f: Path(outdir) / rel.with_name(rel.name + suffix) for f, rel in pairs}
 
 
+def make_output_folder(outdir) -> Path:
+    """Create ``outdir`` (and missing parents), or raise :class:`RawcvError` naming what is in the
+    way; on failure nothing is left behind.
+
+    Parameters
+    ----------
+    outdir : str or path-like
+        The output folder; an existing folder is fine.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    RawcvError
+        ``outdir`` is a file, lies under a file, or cannot be created (the OS's reason).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> base = tempfile.mkdtemp()
+    >>> make_output_folder(os.path.join(base, "a", "b")).is_dir()
+    True
+    """
+    out = Path(outdir)
+    if out.is_dir():
+        return out
+    if out.exists():
+        raise RawcvError(f"{out}: is a file, not a folder for the outputs")
+    missing = []
+    p = out
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    if not p.is_dir():
+        raise RawcvError(f"{out}: cannot create the output folder: {p} is a file")
+    created = []
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            created.append(d)
+    except OSError as exc:
+        for d in reversed(created):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise RawcvError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    return out
+
+
 @dataclass
 class FileResult:
     source: Path
@@ -64,7 +119,8 @@ class FileResult:
 @dataclass
 class BatchSummary:
     results: list = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0            # processing, without the warm-up
+    warmup_seconds: float = 0.0     # the kernels' first run on a tiny frame (compiling, if cold)
 
     @property
     def failures(self):
@@ -79,23 +135,25 @@ class BatchSummary:
         return len(self.results) / self.seconds if self.seconds > 0 else 0.0
 
 
-def sidecar_for(raw, pipeline: Pipeline, result, fmt: str, oriented: bool) -> dict:
+def sidecar_for(raw, pipeline: Pipeline, result, fmt: str, oriented: bool, image=None) -> dict:
+    """The JSON sidecar of one output; ``image`` is the array as written (default the result's)."""
     from . import __version__
     sat = result.saturation
+    image = result.image if image is None else image
     return {
         "rawcv_version": __version__,
         "source": os.path.abspath(raw.path) if raw.path else None,
         "metadata": raw.meta.to_dict(),
         "pipeline": {"name": pipeline.name, "stages": result.record},
-        "output": {"format": fmt, "dtype": str(result.image.dtype), "shape": list(result.image.shape),
+        "output": {"format": fmt, "dtype": str(image.dtype), "shape": list(image.shape),
                    "color_space": result.color_space, "orientation_applied": oriented,
-                   "linear": not any(s.name == "gamma" for s in pipeline.stages)},
+                   "transfer": result.transfer, "linear": result.transfer == "linear"},
         "saturated_fraction": None if sat is None else float(sat.mean()),
     }
 
 
 def process_one(path, output: Path, pipeline: Pipeline, fmt: str, *, overwrite: bool = False,
-                raw=None, buffers: Optional[dict] = None) -> FileResult:
+                raw=None, buffers: Optional[dict] = None, reader: Callable = read) -> FileResult:
     """Read, run and write one file; every failure becomes a one-line message naming the file.
 
     ``buffers`` (one dict per worker, reused from file to file) keeps the last output image, and
@@ -107,7 +165,7 @@ def process_one(path, output: Path, pipeline: Pipeline, fmt: str, *, overwrite: 
             for p in (output, sidecar_path(output)):
                 if p.exists():
                     raise OutputExistsError(f"{p}: exists (use --overwrite to replace it)")
-        raw = raw if raw is not None else read(path)
+        raw = raw if raw is not None else reader(path)
         result = pipeline.run(raw, out=None if buffers is None else buffers.get("out"))
         image = result.image
         if buffers is not None:
@@ -115,7 +173,9 @@ def process_one(path, output: Path, pipeline: Pipeline, fmt: str, *, overwrite: 
         oriented = fmt in DISPLAY_FORMATS and raw.meta.orientation not in (0, None)
         if oriented:
             image = apply_orientation(image, raw.meta.orientation)
-        write_image(output, image, sidecar=sidecar_for(raw, pipeline, result, fmt, oriented), overwrite=overwrite)
+        image = stored_image(image, fmt)
+        write_image(output, image, sidecar=sidecar_for(raw, pipeline, result, fmt, oriented, image),
+                    overwrite=overwrite)
         return FileResult(Path(path), output, None, time.perf_counter() - t0)
     except (RawcvError, ValueError, OSError) as exc:
         msg = str(exc)
@@ -124,21 +184,105 @@ def process_one(path, output: Path, pipeline: Pipeline, fmt: str, *, overwrite: 
         return FileResult(Path(path), None, msg, time.perf_counter() - t0)
 
 
-def _read_or_error(path):
+def _read_or_error(path, reader=read):
     try:
-        return read(path), None
+        return reader(path), None
     except (RawcvError, ValueError, OSError) as exc:
         return None, exc
 
 
+def _failed(path, exc) -> FileResult:
+    msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+    return FileResult(Path(path), None, msg)
+
+
+@contextlib.contextmanager
+def compile_notice(notify: Callable):
+    """Call ``notify(where)`` once, as Numba starts compiling a kernel inside the block.
+
+    Numba's ``cache=True`` kernels compile on their first use with new argument types and load
+    from the on-disk cache afterwards; a cache hit fires no ``numba:compile`` event, so ``notify``
+    runs only when the cache is cold.
+
+    Parameters
+    ----------
+    notify : callable
+        Called with one string, the cache folder of the first kernel compiled (``NUMBA_CACHE_DIR``
+        when set).
+    """
+    from numba.core import event
+
+    class _Once(event.Listener):
+        told = False
+
+        def on_start(self, ev):
+            if not self.told:
+                self.told = True
+                notify(_cache_folder(ev.data.get("dispatcher")))
+
+        def on_end(self, ev):
+            pass
+
+    with event.install_listener("numba:compile", _Once()):
+        yield
+
+
+def _cache_folder(dispatcher) -> str:
+    import numba
+
+    if numba.config.CACHE_DIR:
+        return numba.config.CACHE_DIR
+    # the locator Numba chose (next to the module, or the user-wide cache when that is read-only)
+    folder = getattr(getattr(dispatcher, "_cache", None), "_cache_path", None)
+    return str(folder) if folder else "Numba's cache folder"
+
+
+class _WarmUp:
+    """Runs the pipeline once on a tiny crop of the first file of each kind (Bayer, linear), so the
+    kernels compile (cold cache) or load before the timed work, and threads do not queue on it."""
+
+    SIDE = 64
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.lock = threading.Lock()
+        self.done = set()
+        self.seconds = 0.0
+
+    def __call__(self, raw) -> None:
+        kind = raw.is_linear
+        if kind in self.done:
+            return
+        with self.lock:
+            if kind in self.done:
+                return
+            t0 = time.perf_counter()
+            # the top-left corner keeps the CFA phase, so the kernels see the file's layout
+            tiny = RawImage(np.ascontiguousarray(raw.data[:self.SIDE, :self.SIDE]), raw.meta, raw.path)
+            try:
+                self.pipeline.run(tiny)
+            except (RawcvError, ValueError):
+                pass    # e.g. a stage needs more pixels: the file itself then compiles what it needs
+            self.seconds += time.perf_counter() - t0
+            self.done.add(kind)
+
+
 def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwrite: bool = False,
-                  jobs: int = 1, progress: Optional[Callable] = None) -> BatchSummary:
+                  jobs: int = 1, progress: Optional[Callable] = None, reader: Callable = read) -> BatchSummary:
     """Process ``files`` (paths, or ``(path, relative output stem)`` pairs from
     :func:`collect_inputs`) into ``outdir``.
 
     With ``jobs == 1`` the next file is decoded in a background thread while the current one is
     processed (LibRaw and the Numba kernels release the GIL). With ``jobs > 1`` files run in that
-    many threads and the Numba kernels share the cores among them.
+    many threads and the Numba kernels share the cores among them. ``reader`` turns a path into a
+    :class:`~rawcv.meta.RawImage` (default :func:`rawcv.read`; e.g. a ``read_bayer`` partial for
+    headerless dumps). Before the first file of each kind the pipeline runs on a tiny crop of it
+    (see :func:`compile_notice`); that time is ``warmup_seconds``, not part of ``seconds``.
+
+    Raises
+    ------
+    RawcvError
+        ``outdir`` cannot be created or is not a folder (nothing is created then).
     """
     pairs = [(Path(f), Path(Path(f).stem)) if not isinstance(f, tuple) else (Path(f[0]), Path(f[1]))
              for f in files]
@@ -147,8 +291,9 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
     clashes = {}
     for f, out in names.items():
         clashes.setdefault(out, []).append(f)
-    Path(outdir).mkdir(parents=True, exist_ok=True)
+    make_output_folder(outdir)
     summary = BatchSummary()
+    warm_up = _WarmUp(pipeline)
     t0 = time.perf_counter()
 
     def done(res):
@@ -164,15 +309,15 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
 
     if jobs <= 1:
         buffers: dict = {}
-        with ThreadPoolExecutor(max_workers=1) as reader:
-            pending = reader.submit(_read_or_error, files[0]) if files else None
+        with ThreadPoolExecutor(max_workers=1) as background:
+            pending = background.submit(_read_or_error, files[0], reader) if files else None
             for i, f in enumerate(files):
                 raw, err = pending.result()
-                pending = reader.submit(_read_or_error, files[i + 1]) if i + 1 < len(files) else None
+                pending = background.submit(_read_or_error, files[i + 1], reader) if i + 1 < len(files) else None
                 if err is not None:
-                    msg = str(err) if str(f) in str(err) else f"{f}: {err}"
-                    done(FileResult(f, None, msg))
+                    done(_failed(f, err))
                     continue
+                warm_up(raw)
                 done(process_one(f, names[f], pipeline, fmt, overwrite=overwrite, raw=raw, buffers=buffers))
     else:
         import numba
@@ -184,16 +329,17 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
             numba.set_num_threads(threads_each)
             if not hasattr(local, "buffers"):
                 local.buffers = {}
-            return process_one(f, names[f], pipeline, fmt, overwrite=overwrite, buffers=local.buffers)
-
-        names_parents = {names[f].parent for f in files}
-        for parent in names_parents:
-            parent.mkdir(parents=True, exist_ok=True)
+            raw, err = _read_or_error(f, reader)
+            if err is not None:
+                return _failed(f, err)
+            warm_up(raw)
+            return process_one(f, names[f], pipeline, fmt, overwrite=overwrite, raw=raw, buffers=local.buffers)
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for res in pool.map(work, files):
                 done(res)
-    summary.seconds = time.perf_counter() - t0
+    summary.warmup_seconds = warm_up.seconds
+    summary.seconds = time.perf_counter() - t0 - warm_up.seconds
     order = {f: i for i, (f, _) in enumerate(pairs)}
     summary.results.sort(key=lambda r: order.get(r.source, 0))
     return summary

@@ -235,3 +235,161 @@ def test_batch_output_buffer_reuse_keeps_every_file_its_own_result(tmp_path, job
     for f, got in zip(files, outputs):
         assert np.array_equal(got, pipeline(rawcv.read(f)))
     assert not np.array_equal(outputs[0], outputs[1])
+
+
+# ------------------------------------------------------------------------------------------------
+# TIFF keeps the pipeline's own sample type, and the sidecar says what was written
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pipeline, dtype, bits, sampleformat", [
+    ("default", "uint8", 8, 1), ("core", "uint8", 8, 1),          # they quantise to 8 bits
+    ("linear", "float32", 32, 3), ("camera", "float32", 32, 3),   # float: an integer TIFF would clip
+    ("q16", "uint16", 16, 1),                                     # a pipeline quantising to 16 bits
+])
+def test_tiff_sample_type_follows_the_pipeline(pipeline, dtype, bits, sampleformat, dng_folder, tmp_path):
+    import tifffile
+
+    from rawcv.batch import process_files
+
+    if pipeline == "q16":
+        spec = tmp_path / "q16.yaml"
+        spec.write_text("stages:\n- stage: black_level\n- stage: demosaic\n- stage: gamma\n"
+                        "- {stage: quantize, bits: 16}\n")
+        pipe = rawcv.load_pipeline(str(spec))
+    else:
+        pipe = rawcv.load_pipeline(pipeline)
+    summary = process_files([dng_folder / "a.dng"], tmp_path / "o", pipe, fmt="tiff")
+    assert not summary.failures, summary.failures
+    out = tmp_path / "o" / "a.tiff"
+    with tifffile.TiffFile(out) as tif:
+        page = tif.pages[0]
+        assert (page.bitspersample, int(page.sampleformat)) == (bits, sampleformat)
+        written = page.asarray()
+    assert written.dtype == np.dtype(dtype)
+    assert np.array_equal(written, pipe(rawcv.read(dng_folder / "a.dng")))
+    side = json.loads((tmp_path / "o" / "a.tiff.json").read_text())
+    assert side["output"]["dtype"] == dtype and side["output"]["shape"] == list(written.shape)
+
+
+# ------------------------------------------------------------------------------------------------
+# headerless dumps: refused without their layout, read through read_bayer with it
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not SAMPLES.exists(), reason="../shared/raw-samples not found (real camera samples are not part of the repo)")
+def test_dump_needs_bayer_and_then_matches_the_dng(tmp_path):
+    dng = SAMPLES / "nikon_d3200_rose.dng"
+    dump = tmp_path / "in" / "rose.raw"
+    dump.parent.mkdir()
+    rawcv.read(dng).data.astype("<u2").tofile(dump)     # what read_bayer expects: LE uint16, row by row
+
+    code, stdout, err = run_cli("process", dump, "-o", tmp_path / "refused", "--quiet")
+    assert code == 1 and "processed 0 of 1" in stdout
+    lines = err.strip().splitlines()
+    assert lines[0] == "1 failed:" and len(lines) == 2
+    assert str(dump) in lines[1] and "no RAW file header" in lines[1] and "--bayer" in lines[1]
+    assert not any((tmp_path / "refused").iterdir())
+
+    layout = ("--bayer", "768x512:RGGB:14", "--black", "600", "--white", "15520")
+    code, _, err = run_cli("process", dump.parent, "-o", tmp_path / "o", "--pipeline", "camera", "--quiet", *layout)
+    assert code == 0, err
+    code, _, err = run_cli("process", dng, "-o", tmp_path / "ref", "--pipeline", "camera", "--quiet")
+    assert code == 0, err
+    # the camera pipeline uses no white balance or colour matrix: the dump's result is the DNG's
+    got, ref = np.load(tmp_path / "o" / "rose.npy"), np.load(tmp_path / "ref" / "nikon_d3200_rose.npy")
+    assert got.shape == (512, 768, 3) and np.array_equal(got, ref)
+
+    code, out, err = run_cli("info", "--json", dump, *layout)
+    assert code == 0, err
+    row = json.loads(out)
+    assert (row["width"], row["height"], row["cfa"]) == (768, 512, "RGGB")
+    assert row["black_level"] == [600.0] * 4 and row["white_level"] == 15520.0
+
+
+def test_bad_dump_options_are_one_line(tmp_path):
+    dump = tmp_path / "d.raw"
+    np.zeros((8, 8), "<u2").tofile(dump)
+    for args, needle in ((("--bayer", "8x8:RGBX:12"), "unsupported CFA"), (("--bayer", "8by8"), "WIDTHxHEIGHT"),
+                         (("--bayer", "8x8:RGGB:17"), "BITS"), (("--black", "64"), "need --bayer"),
+                         (("--bayer", "8x8:RGGB:12", "--black", "1,2"), "--black"),
+                         (("--bayer", "8x8:RGGB:12", "--white", "10", "--black", "20"), "--white")):
+        for cmd in (("info",), ("process", "-o", tmp_path / "o")):
+            code, _, err = run_cli(*cmd, dump, *args)
+            assert code == 1 and len(err.strip().splitlines()) == 1 and needle in err, (args, err)
+    assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# one line per bad file: the decoders' own chatter stays off the terminal
+# ------------------------------------------------------------------------------------------------
+
+def test_truncated_and_garbage_files_give_one_line_each(dng_folder, tmp_path):
+    full = tmp_path / "full.dng"
+    rawcv.write_dng(full, np.random.default_rng(4).integers(0, 4000, (64, 96)).astype(np.uint16), cfa="RGGB",
+                    black=64, white=4095, color_matrix=np.eye(3), noise_profile=[1e-4, 2e-6] * 3, iso=100)
+    data = full.read_bytes()
+    in_tags, in_pixels = tmp_path / "in_tags.dng", tmp_path / "in_pixels.dng"
+    in_tags.write_bytes(data[:400])        # tifffile logs "<TiffTag.fromfile> raised ..." on this one
+    in_pixels.write_bytes(data[:3000])     # LibRaw prints "...: Unexpected end of file" on both
+    garbage = tmp_path / "garbage.nef"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 100_000).astype(np.uint8).tobytes())
+    bad = [in_tags, in_pixels, garbage]
+
+    code, stdout, err = run_cli("process", dng_folder / "a.dng", *bad, "-o", tmp_path / "o", "--quiet")
+    assert code == 1 and "processed 1 of 4" in stdout
+    lines = err.splitlines()
+    assert lines[0] == "3 failed:" and len(lines) == 4, err
+    for f, line in zip(bad, lines[1:]):
+        assert line.startswith(f"rawcv process: error: {f}: "), line
+    assert "Unexpected end of file" in lines[1] and "Unexpected end of file" in lines[2]
+
+    code, out, err = run_cli("info", "--json", *bad, dng_folder / "a.dng")
+    assert code == 1 and json.loads(out)["cfa"] == "RGGB"
+    lines = err.splitlines()
+    assert len(lines) == 3 and all(l.startswith(f"rawcv info: error: {f}: ") for f, l in zip(bad, lines)), err
+    # three threads reading at once: each file still gets its own line, and only one
+    code, _, err = run_cli("process", *bad, "-o", tmp_path / "p", "--quiet", "--jobs", "3")
+    assert code == 1 and len(err.splitlines()) == 4, err
+
+
+# ------------------------------------------------------------------------------------------------
+# -o that cannot be an output folder
+# ------------------------------------------------------------------------------------------------
+
+def _tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("case", ["existing file", "under a file", "cannot be created"])
+def test_bad_output_folder_is_one_line_and_creates_nothing(case, dng_folder, tmp_path):
+    blocker = tmp_path / "taken.png"
+    blocker.write_bytes(b"keep me")
+    out = {"existing file": blocker,
+           "under a file": blocker / "sub" / "dir",
+           "cannot be created": tmp_path / "new" / ("x" * 300)}[case]   # a name longer than NAME_MAX
+    before = _tree(tmp_path)
+    code, stdout, err = run_cli("process", dng_folder / "a.dng", "-o", out, "--quiet")
+    assert code == 1 and stdout == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"rawcv process: error: {out}: "), err
+    assert "Traceback" not in err
+    assert _tree(tmp_path) == before and blocker.read_bytes() == b"keep me"
+
+
+# ------------------------------------------------------------------------------------------------
+# --help: every option has a help text and no hand-written default
+# ------------------------------------------------------------------------------------------------
+
+def test_every_isp_option_has_help_and_shows_its_default():
+    from rawcv.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in ("info", "process", "stages"):
+        for action in sub.choices[name]._actions:
+            assert action.help, (name, action.dest)
+            assert "default" not in action.help.lower() or action.dest == "pipeline", (name, action.help)
+    code, out, _ = run_cli("process", "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    for shown in ("files processed in parallel (default: 1)", "or a YAML file (default: default)",
+                  "(identical results) (default: auto)"):
+        assert shown in text, shown

@@ -47,6 +47,7 @@ def test_label_of_each_builtin_pipeline(name, with_matrix, backend):
     raw = make_raw(NIKON_XYZ_TO_CAM if with_matrix else None)
     result = load_pipeline(name).run(raw, backend=backend)
     assert result.color_space == EXPECTED[name][0 if with_matrix else 1]
+    assert result.transfer == ("linear" if result.color_space.startswith("linear") else "sRGB")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

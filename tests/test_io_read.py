@@ -3,6 +3,7 @@ and read-back (checked with rawpy directly too), headerless dumps, and bad input
 
 from __future__ import annotations
 
+import os
 import types
 
 import cv2
@@ -318,3 +319,198 @@ def test_write_dng_small_mosaic_is_readable_or_refused(shape, tmp_path):
         assert not path.exists()
         return
     assert np.array_equal(rawcv.read(path).data, mosaic)
+
+
+# ------------------------------------------------------------------------------------------------
+# read_metadata: the same CameraMeta as read(), without touching the pixel arrays
+# ------------------------------------------------------------------------------------------------
+
+def _synthetic_dngs(folder):
+    """DNGs that exercise every field read_metadata shares with read: the four layouts, per-position
+    black levels, orientation, exposure, ISO, a colour matrix and a noise profile."""
+    rng = np.random.default_rng(11)
+    paths = []
+    for i, cfa in enumerate(LAYOUTS):
+        p = folder / f"{cfa}.dng"
+        rawcv.write_dng(p, rng.integers(0, 4096, (34, 50)).astype(np.uint16), cfa=cfa,
+                        black=[60.0, 64.0, 68.0, 72.0], white=4000, as_shot_wb=(2.0, 1.0, 1.5),
+                        color_matrix=NIKON_XYZ_TO_CAM, noise_profile=[1e-4, 2e-6] * 3,
+                        orientation=(0, 3, 5, 6)[i], iso=100 * (i + 1), exposure_time=1 / (60 * (i + 1)))
+        paths.append(p)
+    return paths
+
+
+def _assert_same_as_full_read(path):
+    full = rawcv.read(path)
+    light = rawcv.io.read_metadata(path)
+    assert light.meta == full.meta, path
+    assert (light.width, light.height) == (full.width, full.height)
+    assert light.path == full.path == str(path)
+
+
+def test_read_metadata_equals_read_on_real_samples(raw_samples):
+    files = sorted(raw_samples.glob("*.dng")) + sorted(raw_samples.glob("*.kdc"))
+    assert len(files) == 3
+    for path in files:
+        _assert_same_as_full_read(path)
+
+
+def test_read_metadata_equals_read_on_written_dngs(tmp_path):
+    for path in _synthetic_dngs(tmp_path):
+        _assert_same_as_full_read(path)
+
+
+def test_read_metadata_equals_read_on_a_24_megapixel_dng(tmp_path):
+    path = tmp_path / "big.dng"
+    mosaic = np.random.default_rng(2).integers(0, 16384, (4000, 6000)).astype(np.uint16)
+    rawcv.write_dng(path, mosaic, cfa="GBRG", black=[510, 512, 514, 516], white=16383, color_matrix=NIKON_XYZ_TO_CAM)
+    del mosaic
+    _assert_same_as_full_read(path)
+    assert rawcv.io.read_metadata(path).width == 6000
+
+
+class _RawSpy:
+    """Stands in for rawpy's RawPy and records which attributes the reader asks for."""
+
+    def __init__(self, raw, seen):
+        self._raw, self._seen = raw, seen
+
+    def __getattr__(self, name):
+        self._seen.add(name)
+        return getattr(self._raw, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._raw.close()
+
+
+def test_read_metadata_never_touches_the_pixel_arrays(tmp_path, monkeypatch):
+    """read() copies raw_image_visible; read_metadata() must not look at either pixel array (rawpy
+    still unpacks: its metadata properties call unpack() themselves)."""
+    path = _synthetic_dngs(tmp_path)[0]
+    seen = set()
+    real = rawpy.imread
+    monkeypatch.setattr(rawpy, "imread", lambda p: _RawSpy(real(p), seen))
+    rawcv.io.read_metadata(path)
+    assert seen and not seen & {"raw_image", "raw_image_visible"}, seen
+    seen.clear()
+    rawcv.read(path)                 # the spy does see what read() does
+    assert "raw_image_visible" in seen
+
+
+def test_read_metadata_bad_files_fail_like_read(tmp_path):
+    path = tmp_path / "notes.dng"
+    path.write_text("this is not a raw file\n" * 50)
+    with pytest.raises(RawReadError) as light:
+        rawcv.io.read_metadata(path)
+    with pytest.raises(RawReadError) as full:
+        rawcv.read(path)
+    assert str(light.value) == str(full.value) and str(path) in str(light.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# headerless files: never guessed from their size
+# ------------------------------------------------------------------------------------------------
+
+def test_headerless_dump_is_refused_not_guessed(tmp_path):
+    """768 x 512 uint16 = 786432 bytes is a size LibRaw maps to a camera in its table of headerless
+    formats (rawpy reads the file as a 1024 x 768 RGGB image); rawcv must refuse it instead."""
+    path = tmp_path / "dump.raw"
+    np.random.default_rng(0).integers(0, 16384, (512, 768)).astype("<u2").tofile(path)
+    with rawpy.imread(str(path)) as guess:         # the guess this test guards against
+        assert guess.sizes.raw_width * guess.sizes.raw_height > 0
+    for fn in (rawcv.read, rawcv.io.read_metadata):
+        with pytest.raises(RawReadError) as info:
+            fn(path)
+        msg = str(info.value)
+        assert str(path) in msg and "no RAW file header" in msg and "--bayer" in msg and "read_bayer" in msg
+    # with its layout the same file reads exactly
+    raw = rawcv.read_bayer(path, width=768, height=512, cfa="RGGB", bits=14)
+    assert np.array_equal(raw.data, np.fromfile(path, "<u2").reshape(512, 768))
+
+
+def test_headerless_copy_of_a_real_frame_is_refused(raw_samples, tmp_path):
+    dump = tmp_path / "rose.bin"
+    rawcv.read(raw_samples / "nikon_d3200_rose.dng").data.astype("<u2").tofile(dump)
+    with pytest.raises(RawReadError, match="no RAW file header"):
+        rawcv.read(dump)
+
+
+# ------------------------------------------------------------------------------------------------
+# the decoders' own messages: folded into the one error line, never on the terminal
+# ------------------------------------------------------------------------------------------------
+
+def _cut_dng(folder, keep):
+    full = folder / "full.dng"
+    if not full.exists():
+        rawcv.write_dng(full, np.random.default_rng(1).integers(0, 4096, (64, 96)).astype(np.uint16),
+                        cfa="RGGB", black=64, white=4095, color_matrix=NIKON_XYZ_TO_CAM,
+                        noise_profile=[1e-4, 2e-6] * 3, iso=100)
+    cut = folder / f"cut{keep}.dng"
+    cut.write_bytes(full.read_bytes()[:keep])
+    return cut
+
+
+@pytest.mark.parametrize("keep", [400, 3000])   # inside the tag values; inside the pixels
+def test_truncated_dng_says_what_libraw_said_and_prints_nothing(keep, tmp_path, capfd, caplog):
+    cut = _cut_dng(tmp_path, keep)
+    with pytest.raises(RawReadError) as info:
+        rawcv.read(cut)
+    assert str(info.value) == f"{cut}: truncated or corrupt RAW data (LibRawIOError: Unexpected end of file)"
+    assert capfd.readouterr() == ("", "")          # LibRaw's fd-2 line did not reach stderr
+
+    def tifffile_records():
+        return [r for r in caplog.records if r.name == "tifffile"]
+
+    assert not tifffile_records()
+    if keep == 400:     # the control: read outside rawcv's probe, tifffile does log on this file
+        import tifffile
+        try:
+            with tifffile.TiffFile(cut):
+                pass
+        except Exception:
+            pass
+        assert tifffile_records()
+
+
+def test_truncated_lossy_dng_is_an_error_not_an_image(raw_samples, tmp_path):
+    """LibRaw decodes a JPEG-compressed DNG cut short in its last tile "successfully"; libjpeg only
+    prints a warning on fd 2. That is wrong pixels, so it must be an error naming the file."""
+    data = (raw_samples / "canon_eos_6d_linear.dng").read_bytes()
+    cut = tmp_path / "cut.dng"
+    cut.write_bytes(data[:int(len(data) * 0.97)])
+    with rawpy.imread(str(cut)) as ref:             # the silent success this test guards against
+        assert ref.raw_image.size
+    with pytest.raises(RawReadError) as info:
+        rawcv.read(cut)
+    assert str(info.value) == f"{cut}: corrupt RAW data (the decoder said: Premature end of JPEG file)"
+
+
+def test_fd2_guard_keeps_other_text_and_claims_only_its_files_lines(capfd):
+    from rawcv.io.reader import _FD2
+
+    said = []
+    with _FD2.messages("/x/a.dng", said):
+        os.write(2, b"/x/a.dng: Unexpected end of file\n")
+        os.write(2, b"someone else's text\n")
+        os.write(2, b"/x/b.dng: data corrupted at 1234\n")   # another reader's, not ours
+    assert said == ["Unexpected end of file"]
+    assert capfd.readouterr().err == "someone else's text\n"
+
+
+def test_fd2_guard_unnamed_message_during_concurrent_reads_asks_for_a_lone_retry(capfd):
+    from rawcv.io.reader import _FD2, _AmbiguousMessage
+
+    said_a, said_b = [], []
+    with pytest.raises(_AmbiguousMessage):
+        with _FD2.messages("/x/a.dng", said_a):
+            with pytest.raises(_AmbiguousMessage):
+                with _FD2.messages("/x/b.dng", said_b):
+                    os.write(2, b"Premature end of JPEG file\n")
+    assert said_a == said_b == []
+    with _FD2.messages("/x/a.dng", said_a, alone=True):
+        os.write(2, b"Premature end of JPEG file\n")
+    assert said_a == ["Premature end of JPEG file"]
+    assert capfd.readouterr().err == ""

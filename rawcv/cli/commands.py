@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import sys
 
-from ._common import Progress, fail_line
+from ._common import Progress, add_dump_options, dump_reader, fail_line
 
 
 def register_info(sub):
     p = sub.add_parser("info", help="show the metadata of RAW files",
-                       description="Show the metadata of RAW/DNG files: CFA, levels, white balance, colour matrix.")
-    p.add_argument("files", nargs="+", metavar="FILE")
+                       description="Show the metadata of RAW/DNG files: CFA, levels, white balance, colour "
+                                   "matrix. Headerless sensor dumps need --bayer.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="RAW/DNG files, or headerless dumps with --bayer")
     p.add_argument("--json", action="store_true", help="print one JSON object per file (one per line)")
+    add_dump_options(p)
     p.set_defaults(func=run_info)
 
 
@@ -30,12 +32,13 @@ def _info_dict(raw) -> dict:
 
 def run_info(args) -> int:
     from ..errors import RawcvError
-    from ..io import read
+    from ..io import read_metadata
 
+    reader = dump_reader(args) or read_metadata
     failures = 0
     for i, path in enumerate(args.files):
         try:
-            info = _info_dict(read(path))
+            info = _info_dict(reader(path))
         except RawcvError as exc:
             fail_line("info", exc)
             failures += 1
@@ -69,43 +72,56 @@ def register_process(sub):
     p = sub.add_parser("process", help="run an ISP pipeline over RAW files",
                        description="Run an ISP pipeline over RAW files and folders, writing images with "
                                    "JSON sidecars. Failed files are listed; the others are still processed.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="RAW files or folders (searched recursively)")
-    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="RAW files or folders (searched recursively; for .raw/.bin dumps with --bayer)")
+    p.add_argument("-o", "--out", required=True, metavar="OUTDIR",
+                   help="output folder, created if missing (with the inputs' sub-folders)")
     p.add_argument("--pipeline", default="default", metavar="NAME|FILE",
-                   help="a pipeline from pipelines/ (default, linear, core, camera) or a YAML file")
+                   help="a built-in pipeline (default, linear, core, camera) or a YAML file")
     p.add_argument("--format", choices=("png", "tiff", "jpg", "npy"), default=None,
-                   help="output format (default: png, or npy for float pipelines)")
+                   help="output format; when not given, png for pipelines that quantise and npy for float "
+                        "ones. TIFF keeps the pipeline's type: 8- or 16-bit as it quantises, float32 if float")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="files processed in parallel")
     p.add_argument("--backend", choices=("auto", "fused", "numba"), default="auto",
                    help="fused fast path or stage by stage (identical results)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dump_options(p)
     p.set_defaults(func=run_process)
 
 
 def run_process(args) -> int:
-    from ..batch import collect_inputs, process_files
+    from ..batch import DUMP_SUFFIXES, RAW_SUFFIXES, collect_inputs, compile_notice, process_files
+    from ..io import read
     from ..pipeline import load_pipeline
 
     if args.jobs < 1:
         raise SystemExit("rawcv process: error: --jobs must be >= 1")
+    dumps = dump_reader(args)
     pipeline = load_pipeline(args.pipeline, backend=args.backend)
     fmt = args.format or ("png" if pipeline.output_kind == "quantized" else "npy")
-    files = collect_inputs(args.inputs)
+    files = collect_inputs(args.inputs, DUMP_SUFFIXES if dumps else RAW_SUFFIXES)
     if not files:
-        print(f"rawcv process: error: no RAW files found in {' '.join(args.inputs)}", file=sys.stderr)
+        print(f"rawcv process: error: no {'dump' if dumps else 'RAW'} files found in {' '.join(args.inputs)}",
+              file=sys.stderr)
         return 1
     bar = Progress(len(files), "process", enabled=not args.quiet)
+    compiled = []
 
-    def on_done(res):
-        bar.update()
+    def on_compile(where):
+        compiled.append(where)
+        bar.write(f"rawcv process: compiling the ISP kernels (once; cached in {where})")
 
-    summary = process_files(files, args.out, pipeline, fmt=fmt, overwrite=args.overwrite, jobs=args.jobs,
-                            progress=on_done)
-    bar.close()
+    try:
+        with compile_notice(on_compile):
+            summary = process_files(files, args.out, pipeline, fmt=fmt, overwrite=args.overwrite, jobs=args.jobs,
+                                    progress=lambda res: bar.update(), reader=dumps or read)
+    finally:
+        bar.close()
     ok, bad = len(summary.ok), len(summary.failures)
+    warm = f"; {summary.warmup_seconds:.1f} s compiling kernels before" if compiled else ""
     print(f"processed {ok} of {len(files)} files with pipeline '{pipeline.name}' -> {args.out} "
-          f"({fmt}, {summary.seconds:.2f} s, {summary.files_per_second:.1f} files/s)")
+          f"({fmt}, {summary.seconds:.2f} s, {summary.files_per_second:.1f} files/s{warm})")
     if bad:
         print(f"{bad} failed:", file=sys.stderr)
         for r in summary.failures:

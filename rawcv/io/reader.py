@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +21,26 @@ from ..meta import CameraMeta, RawImage, validate_cfa
 _D65 = 21
 
 
+class _QuietWhileProbing(logging.Filter):
+    """Drops tifffile's log records raised inside :func:`_tiff_tags`, on that thread only.
+
+    The probe is optional (LibRaw has the last word on every file), so tifffile's complaints about
+    a damaged file (``<TiffTag.fromfile> raised ...``) would only be noise next to rawcv's one line.
+    """
+
+    active = threading.local()
+
+    def filter(self, record) -> bool:
+        return not getattr(self.active, "on", False)
+
+
+_TIFFFILE_FILTER = _QuietWhileProbing()
+logging.getLogger("tifffile").addFilter(_TIFFFILE_FILTER)
+
+
 def _tiff_tags(path):
     """Make/model, ISO and the DNG colour tags from the first IFD, where the file is TIFF-based."""
+    _TIFFFILE_FILTER.active.on = True
     try:
         import tifffile
 
@@ -23,7 +48,119 @@ def _tiff_tags(path):
             tags = {t.name: t.value for t in tif.pages[0].tags.values()}
     except Exception:  # not TIFF-based (or unreadable as TIFF): LibRaw's fields still apply
         return {}
+    finally:
+        _TIFFFILE_FILTER.active.on = False
     return tags
+
+
+# What the decoders print to the C-level stderr (fd 2) about damaged data: LibRaw's default
+# data-error callback names the file; libjpeg (lossy DNGs, some Kodak files) names nothing
+_LIBRAW_LINE = re.compile(r"(?P<name>.*): (?P<what>Unexpected end of file|data corrupted at -?\d+)")
+_UNNAMED_LINE = re.compile(r"(?P<what>Premature end of JPEG file|Corrupt JPEG data: .*)")
+
+
+class _AmbiguousMessage(Exception):
+    """A decoder message that names no file came while several files were being read."""
+
+
+class _Fd2Guard:
+    """Keeps the decoders' messages off the terminal while LibRaw runs and gives each reader the
+    ones about its own file.
+
+    fd 2 belongs to the whole process: the first of several concurrent readers points it at a
+    temporary file and the last one points it back. A reader takes the lines that name its file,
+    and the unnamed ones (libjpeg's) only when no other file was read meanwhile; otherwise it is
+    told to read again alone. Any other text that reached fd 2 in the window (another thread's
+    output) goes to the real stderr when the window closes, late but not lost.
+    """
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.users = 0
+        self.entries = 0
+        self.exclusive = False
+        self.queued_alone = 0
+        self.saved = None
+        self.sink = None
+
+    @contextlib.contextmanager
+    def messages(self, path: str, said: list, *, alone: bool = False):
+        with self.cond:
+            if alone:
+                # new readers wait from now on, so the running ones drain and this one gets its turn
+                self.queued_alone += 1
+                while self.exclusive or self.users:
+                    self.cond.wait()
+                self.queued_alone -= 1
+                self.exclusive = True
+            else:
+                while self.exclusive or self.queued_alone:
+                    self.cond.wait()
+            if self.users == 0:
+                self._redirect()
+            was_alone = self.users == 0
+            self.users += 1
+            self.entries += 1
+            entries = self.entries
+            start = os.lseek(2, 0, os.SEEK_CUR) if self.sink is not None else 0
+        try:
+            yield said
+        finally:
+            with self.cond:
+                ambiguous = False
+                if self.sink is not None:
+                    end = os.lseek(2, 0, os.SEEK_CUR)
+                    text = os.pread(self.sink.fileno(), max(0, end - start), start).decode("utf-8", "replace")
+                    only_me = was_alone and entries == self.entries
+                    for line in text.splitlines():
+                        named, unnamed = _LIBRAW_LINE.fullmatch(line), _UNNAMED_LINE.fullmatch(line)
+                        if named and named["name"] == path:
+                            said.append(named["what"])
+                        elif unnamed and only_me:
+                            said.append(unnamed["what"])
+                        elif unnamed:
+                            ambiguous = True
+                self.users -= 1
+                if self.users == 0:
+                    self._restore()
+                if alone:
+                    self.exclusive = False
+                self.cond.notify_all()
+            if ambiguous and not said:
+                raise _AmbiguousMessage(path)
+
+    def _redirect(self) -> None:
+        try:
+            sys.stderr.flush()      # Python's buffered text goes out before fd 2 moves
+            self.saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):   # no fd 2 (a daemon): nothing to guard
+            self.saved = None
+            return
+        self.sink = tempfile.TemporaryFile()
+        os.dup2(self.sink.fileno(), 2)
+
+    def _restore(self) -> None:
+        if self.sink is None:
+            return
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        end = os.lseek(2, 0, os.SEEK_CUR)
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        text = os.pread(self.sink.fileno(), end, 0).decode("utf-8", "replace")
+        self.sink.close()
+        self.sink = self.saved = None
+        # decoder lines were claimed by their readers (or, as "buffer: ...", come from the
+        # headerless probe); the rest was never theirs
+        rest = "".join(line for line in text.splitlines(keepends=True)
+                       if not (_LIBRAW_LINE.fullmatch(line.rstrip("\r\n"))
+                               or _UNNAMED_LINE.fullmatch(line.rstrip("\r\n"))))
+        if rest:
+            with contextlib.suppress(OSError):
+                os.write(2, rest.encode("utf-8"))
+
+
+_FD2 = _Fd2Guard()
 
 
 def _rational_matrix(values):
@@ -104,6 +241,19 @@ def _meta_from_libraw(raw, tags, *, linear: bool, cfa) -> CameraMeta:
     )
 
 
+@dataclass(frozen=True)
+class RawMetadata:
+    """What :func:`read_metadata` returns: a file's :class:`~rawcv.meta.CameraMeta` and its size.
+
+    ``width`` and ``height`` are those of the visible area, as ``read(path).data`` would have them.
+    """
+
+    path: str
+    meta: CameraMeta
+    width: int
+    height: int
+
+
 def read(path) -> RawImage:
     """Read a DNG or camera RAW file into a :class:`~rawcv.meta.RawImage`.
 
@@ -120,9 +270,17 @@ def read(path) -> RawImage:
     Raises
     ------
     RawReadError
-        Missing, unreadable, not RAW, truncated or corrupt file (the message names the file).
+        Missing, unreadable, not RAW, truncated or corrupt file, or a headerless dump that LibRaw
+        could only guess a camera for from its size (the message names the file; read such dumps
+        with :func:`read_bayer`).
     UnsupportedCFAError
         X-Trans, 4-colour or otherwise non-Bayer sensors.
+
+    Notes
+    -----
+    What LibRaw and libjpeg print about a damaged file (on the C-level stderr) does not reach the
+    terminal: it ends up in the error's message. A file they report damaged data for is an error
+    even where LibRaw returns an image, since the missing part of that image is made up.
 
     Examples
     --------
@@ -134,39 +292,134 @@ def read(path) -> RawImage:
     >>> raw.cfa, raw.meta.black_level, raw.meta.white_level, raw.mosaic.shape
     ('GRBG', (512.0, 512.0, 512.0, 512.0), 4095.0, (32, 48))
     """
-    import rawpy
+    return _read(path, pixels=True)
 
+
+def read_metadata(path) -> RawMetadata:
+    """Read what :func:`read` reads, without keeping a copy of the pixels.
+
+    The :class:`~rawcv.meta.CameraMeta` is the one :func:`read` gives, by construction (one code
+    path). LibRaw still decodes the pixels: rawpy fills the CFA pattern, black and white levels,
+    white balance and EXIF fields only after ``unpack()`` (it reads them from the copy LibRaw makes
+    there, and some formats measure their black level on masked pixels while unpacking). What this
+    saves is the copy of the visible area and its memory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Any file :func:`read` takes.
+
+    Returns
+    -------
+    RawMetadata
+
+    Raises
+    ------
+    RawReadError, UnsupportedCFAError
+        As :func:`read`.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> from rawcv.io.dng import write_dng
+    >>> path = os.path.join(tempfile.mkdtemp(), "flat.dng")
+    >>> write_dng(path, np.full((32, 48), 1000, np.uint16), cfa="GRBG", black=512, white=4095)
+    >>> info = read_metadata(path)
+    >>> info.meta.cfa, info.width, info.height
+    ('GRBG', 48, 32)
+    """
+    return _read(path, pixels=False)
+
+
+def _read(path, *, pixels: bool):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise RawReadError(f"{path}: no such file")
     if os.path.isdir(path):
         raise RawReadError(f"{path}: is a folder, not a RAW file")
     try:
+        return _decode(path, pixels=pixels, alone=False)
+    except _AmbiguousMessage:
+        return _decode(path, pixels=pixels, alone=True)
+
+
+def _decode(path: str, *, pixels: bool, alone: bool):
+    import rawpy
+
+    libraw_said: list = []
+    try:
         tags = _tiff_tags(path)
         if tags and "DNGVersion" not in tags and not tags.get("Make"):
             # LibRaw would decode any grey 16-bit TIFF as an RGGB "raw"; camera TIFF-based formats
             # (NEF, CR2, ARW, ...) always name their maker
             raise RawReadError(f"{path}: a plain TIFF image (no DNG or camera tags), not a RAW file")
-        with rawpy.imread(path) as raw:
+        with _FD2.messages(path, libraw_said, alone=alone), rawpy.imread(path) as raw:
+            if not tags and _identified_by_size_only(path):
+                raise RawReadError(
+                    f"{path}: no RAW file header (LibRaw would only guess a camera from the file size, "
+                    f"{os.path.getsize(path)} bytes); a headerless sensor dump needs its layout: "
+                    "--bayer WIDTHxHEIGHT:CFA:BITS [--black B] [--white W], or rawcv.read_bayer()")
             linear = raw.raw_type == rawpy.RawType.Stack
-            if linear:
-                data = np.array(raw.raw_image_visible[..., :3], dtype=np.uint16, copy=True)
-                cfa = None
-            else:
-                cfa = _cfa_name(raw)
-                data = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
+            cfa = None if linear else _cfa_name(raw)
+            data = None
+            if pixels:
+                visible = raw.raw_image_visible
+                data = np.array(visible[..., :3] if linear else visible, dtype=np.uint16, copy=True)
             meta = _meta_from_libraw(raw, tags, linear=linear, cfa=cfa)
+            height, width = int(raw.sizes.height), int(raw.sizes.width)
     except UnsupportedCFAError as exc:
         raise UnsupportedCFAError(f"{path}: {exc}") from None
     except rawpy.LibRawFileUnsupportedError:
-        raise RawReadError(f"{path}: not a RAW file LibRaw can read (unsupported or not RAW)") from None
+        said = f" (LibRaw: {'; '.join(libraw_said)})" if libraw_said else ""
+        raise RawReadError(f"{path}: not a RAW file LibRaw can read (unsupported or not RAW){said}") from None
     except (rawpy.LibRawIOError, rawpy.LibRawDataError, rawpy.LibRawTooBigError) as exc:
-        raise RawReadError(f"{path}: truncated or corrupt RAW data ({type(exc).__name__})") from None
+        said = f": {'; '.join(libraw_said)}" if libraw_said else ""
+        raise RawReadError(f"{path}: truncated or corrupt RAW data ({type(exc).__name__}{said})") from None
     except rawpy.LibRawError as exc:
-        raise RawReadError(f"{path}: LibRaw could not read it ({type(exc).__name__}: {exc})") from None
+        said = f"; LibRaw: {'; '.join(libraw_said)}" if libraw_said else ""
+        raise RawReadError(f"{path}: LibRaw could not read it ({type(exc).__name__}: {exc}{said})") from None
     except ValueError as exc:
         raise RawReadError(f"{path}: inconsistent metadata ({exc})") from None
-    return RawImage(data, meta, path)
+    if libraw_said:
+        # the decoder reported damaged data and carried on, filling what it could not decode: the
+        # pixels are not the file's
+        raise RawReadError(f"{path}: corrupt RAW data (the decoder said: {'; '.join(libraw_said)})")
+    if pixels:
+        return RawImage(data, meta, path)
+    return RawMetadata(path, meta, width, height)
+
+
+def _identified_by_size_only(path) -> bool:
+    """True when LibRaw took the file for a camera only because of its size.
+
+    Files without a header LibRaw knows are looked up in its table of headerless formats by their
+    exact byte count; the same bytes plus one then identify as nothing. A header-identified format
+    does not care about a byte more at its end.
+    """
+    import rawpy
+
+    with open(path, "rb") as fh:
+        payload = fh.read() + b"\0"
+    probe = rawpy.RawPy()
+    try:
+        probe.open_buffer(_Bytes(payload))
+    except rawpy.LibRawFileUnsupportedError:
+        return True
+    except rawpy.LibRawError:
+        return False    # identified, then failed on something else: the real open says what
+    finally:
+        probe.close()
+    return False
+
+
+class _Bytes:
+    """The one ``read()`` rawpy's ``open_buffer`` makes, without a BytesIO copy of the payload."""
+
+    def __init__(self, payload: bytes):
+        self._payload = payload
+
+    def read(self) -> bytes:
+        return self._payload
 
 
 def read_bayer(path, *, width: int, height: int, cfa: str, bits: int = 16, black=0, white=None,
@@ -216,4 +469,4 @@ def read_bayer(path, *, width: int, height: int, cfa: str, bits: int = 16, black
     return RawImage(data, meta, path)
 
 
-__all__ = ["read", "read_bayer"]
+__all__ = ["RawMetadata", "read", "read_bayer", "read_metadata"]

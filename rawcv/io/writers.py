@@ -46,6 +46,39 @@ def apply_orientation(image: np.ndarray, flip: int) -> np.ndarray:
     raise ValueError(f"unsupported orientation code {flip!r}")
 
 
+def stored_image(image: np.ndarray, fmt: str) -> np.ndarray:
+    """``image`` as ``fmt`` stores it, so a sidecar can describe exactly what was written.
+
+    TIFF keeps the pipeline's own sample type: 8-bit when it quantises to 8 bits, 16-bit when it
+    quantises to 16, float32 for float pipelines (linear values below 0 and above 1 survive, which
+    an integer TIFF would clip). Anything else becomes float32. The other formats store the array
+    as it is, or refuse it.
+
+    Parameters
+    ----------
+    image : ndarray
+        A pipeline's output.
+    fmt : {"png", "tiff", "jpg", "npy"}
+
+    Returns
+    -------
+    ndarray
+        ``image`` itself, or its float32 copy for TIFF.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stored_image(np.zeros((2, 2), np.float64), "tiff").dtype
+    dtype('float32')
+    >>> stored_image(np.zeros((2, 2), np.uint8), "tiff").dtype
+    dtype('uint8')
+    """
+    image = np.asarray(image)
+    if fmt == "tiff" and image.dtype not in (np.uint8, np.uint16, np.float32):
+        return image.astype(np.float32)
+    return image
+
+
 def _encode_png_jpg(image: np.ndarray, fmt: str, quality: int) -> bytes:
     import cv2
 
@@ -65,8 +98,8 @@ def _encode_png_jpg(image: np.ndarray, fmt: str, quality: int) -> bytes:
 def write_image(path, image, *, sidecar: dict | None = None, overwrite: bool = False, quality: int = 95) -> Path:
     """Write ``image`` to ``path`` (format from the suffix) and, if given, its JSON ``sidecar``.
 
-    PNG takes uint8/uint16, TIFF uint8/uint16/float32, JPEG uint8, ``.npy`` anything (float32 for
-    linear data). Both files are written to temporaries and renamed, so a failure leaves nothing;
+    PNG takes uint8/uint16, TIFF uint8/uint16/float32 (see :func:`stored_image`), JPEG uint8,
+    ``.npy`` anything (float32 for linear data). Both files are written to temporaries and renamed, so a failure leaves nothing;
     existing files are kept unless ``overwrite``.
 
     Examples
@@ -95,8 +128,7 @@ def write_image(path, image, *, sidecar: dict | None = None, overwrite: bool = F
             tmp.write_bytes(payload)
         elif fmt == "tiff":
             import tifffile
-            if image.dtype not in (np.uint8, np.uint16, np.float32):
-                image = image.astype(np.float32)
+            image = stored_image(image, "tiff")
             tifffile.imwrite(tmp, image, photometric="rgb" if image.ndim == 3 else "minisblack")
         else:
             with open(tmp, "wb") as fh:

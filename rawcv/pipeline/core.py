@@ -33,6 +33,7 @@ class PipelineResult:
     record: list                     # resolved parameters per stage (incl. estimated gains)
     intermediates: list = field(default_factory=list)   # [(stage name, array)] if asked for
     color_space: str = CAMERA_LINEAR.label   # what the pixels are: primaries and transfer curve
+    transfer: str = CAMERA_LINEAR.transfer   # "linear", "sRGB" or "gamma G": the curve alone
 
 
 class Pipeline:
@@ -134,8 +135,9 @@ class Pipeline:
                     frame = fused.run_tail(seg, frame, out=out if last else None)
                 else:
                     frame = seg.stages[0].apply(frame)
+        space = self.color_space(raw.meta)
         return PipelineResult(frame.data, frame.kind, frame.saturation, self._record(frame),
-                              intermediates, self.color_space(raw.meta).label)
+                              intermediates, space.label, space.transfer)
 
     def check_input(self, raw: RawImage) -> None:
         """Refuse a frame some stage cannot take (too small for its window), before any backend runs.

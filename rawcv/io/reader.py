@@ -22,7 +22,7 @@ _D65 = 21
 
 
 class _QuietWhileProbing(logging.Filter):
-    """Drops tifffile's log records raised inside :func:`_tiff_tags`, on that thread only.
+    """Drops tifffile's log records raised inside :func:`_tiff_probe`, on that thread only.
 
     The probe is optional (LibRaw has the last word on every file), so tifffile's complaints about
     a damaged file (``<TiffTag.fromfile> raised ...``) would only be noise next to rawcv's one line.
@@ -34,23 +34,46 @@ class _QuietWhileProbing(logging.Filter):
         return not getattr(self.active, "on", False)
 
 
+_LOG = logging.getLogger(__name__)
 _TIFFFILE_FILTER = _QuietWhileProbing()
 logging.getLogger("tifffile").addFilter(_TIFFFILE_FILTER)
 
 
-def _tiff_tags(path):
-    """Make/model, ISO and the DNG colour tags from the first IFD, where the file is TIFF-based."""
+def _tiff_probe(path, *, dng_view: bool = False):
+    """IFD0's tags where the file is TIFF-based ({} otherwise) and, for a DNG when ``dng_view``, what
+    LibRaw would report for it worked out from the tags alone (:mod:`rawcv.io.dng_tags`), or the
+    reason it cannot be (a string)."""
     _TIFFFILE_FILTER.active.on = True
     try:
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
             tags = {t.name: t.value for t in tif.pages[0].tags.values()}
+            view = None
+            if dng_view and "DNGVersion" in tags:
+                view = _dng_view(tif, tags, os.path.getsize(path))
     except Exception:  # not TIFF-based (or unreadable as TIFF): LibRaw's fields still apply
-        return {}
+        return {}, None
     finally:
         _TIFFFILE_FILTER.active.on = False
-    return tags
+    return tags, view
+
+
+def _dng_view(tif, tags, size):
+    from . import dng_tags
+
+    try:
+        import rawpy
+
+        if tuple(rawpy.libraw_version[:2]) != dng_tags.LIBRAW_VERSION:
+            return f"LibRaw {rawpy.libraw_version}: the tag replay follows LibRaw {dng_tags.LIBRAW_VERSION}"
+        if _dng_xyz_to_cam(tags) is None:
+            return "no ColorMatrix in IFD0 (LibRaw's own tables would apply)"
+        return dng_tags.libraw_view(tif, size)
+    except dng_tags.NotModelled as exc:
+        return str(exc)
+    except Exception as exc:    # anything the replay could not read: rawpy reads the file
+        return f"{type(exc).__name__}: {exc}"
 
 
 # What the decoders print to the C-level stderr (fd 2) about damaged data: LibRaw's default
@@ -296,13 +319,19 @@ def read(path) -> RawImage:
 
 
 def read_metadata(path) -> RawMetadata:
-    """Read what :func:`read` reads, without keeping a copy of the pixels.
+    """Read the :class:`~rawcv.meta.CameraMeta` and size :func:`read` gives, without its pixels.
 
-    The :class:`~rawcv.meta.CameraMeta` is the one :func:`read` gives, by construction (one code
-    path). LibRaw still decodes the pixels: rawpy fills the CFA pattern, black and white levels,
-    white balance and EXIF fields only after ``unpack()`` (it reads them from the copy LibRaw makes
-    there, and some formats measure their black level on masked pixels while unpacking). What this
-    saves is the copy of the visible area and its memory.
+    rawpy fills the CFA pattern, black and white levels, white balance and EXIF fields only after
+    ``unpack()``, which decodes every pixel. For a DNG, the format rawcv writes, these values are
+    worked out from the TIFF tags instead (:mod:`rawcv.io.dng_tags` replays what LibRaw does with
+    them; tifffile reads the tags without touching the image data), so the time does not grow with
+    the pixel count. Anything in a DNG that replay does not model (a LinearizationTable, MaskedAreas,
+    maker notes, a compression LibRaw does not load as it is, no ColorMatrix, a make LibRaw
+    special-cases ...) sends the file through rawpy, as do all other formats (NEF, CR2, ARW, KDC ...):
+    LibRaw decodes the pixels then, and only the copy of the visible area is saved. Either way the
+    result is the one :func:`read` gives (both turn LibRaw's values into a ``CameraMeta`` with the
+    same function); a DNG whose compressed pixel data is damaged gives its metadata here while
+    :func:`read` reports the damage.
 
     Parameters
     ----------
@@ -323,10 +352,11 @@ def read_metadata(path) -> RawMetadata:
     >>> import os, tempfile, numpy as np
     >>> from rawcv.io.dng import write_dng
     >>> path = os.path.join(tempfile.mkdtemp(), "flat.dng")
-    >>> write_dng(path, np.full((32, 48), 1000, np.uint16), cfa="GRBG", black=512, white=4095)
+    >>> write_dng(path, np.full((32, 48), 1000, np.uint16), cfa="GRBG", black=512, white=4095,
+    ...           color_matrix=np.eye(3))
     >>> info = read_metadata(path)
-    >>> info.meta.cfa, info.width, info.height
-    ('GRBG', 48, 32)
+    >>> info.meta.cfa, info.meta.black_level, info.width, info.height
+    ('GRBG', (512.0, 512.0, 512.0, 512.0), 48, 32)
     """
     return _read(path, pixels=False)
 
@@ -337,18 +367,40 @@ def _read(path, *, pixels: bool):
         raise RawReadError(f"{path}: no such file")
     if os.path.isdir(path):
         raise RawReadError(f"{path}: is a folder, not a RAW file")
+    tags, view = _tiff_probe(path, dng_view=not pixels)
+    if view is not None and not isinstance(view, str):
+        return _metadata_from_tags(path, tags, view)
+    if view is not None:
+        _LOG.debug("%s: metadata through rawpy: %s", path, view)
     try:
-        return _decode(path, pixels=pixels, alone=False)
+        return _decode(path, tags, pixels=pixels, alone=False)
     except _AmbiguousMessage:
-        return _decode(path, pixels=pixels, alone=True)
+        return _decode(path, tags, pixels=pixels, alone=True)
 
 
-def _decode(path: str, *, pixels: bool, alone: bool):
+@contextlib.contextmanager
+def _naming(path: str):
+    """The metadata errors of the tag path, named as :func:`_decode` names them."""
+    try:
+        yield
+    except UnsupportedCFAError as exc:
+        raise UnsupportedCFAError(f"{path}: {exc}") from None
+    except ValueError as exc:
+        raise RawReadError(f"{path}: inconsistent metadata ({exc})") from None
+
+
+def _metadata_from_tags(path: str, tags: dict, view) -> RawMetadata:
+    with _naming(path):
+        cfa = None if view.linear else _cfa_name(view)
+        meta = _meta_from_libraw(view, tags, linear=view.linear, cfa=cfa)
+    return RawMetadata(path, meta, view.sizes.width, view.sizes.height)
+
+
+def _decode(path: str, tags: dict, *, pixels: bool, alone: bool):
     import rawpy
 
     libraw_said: list = []
     try:
-        tags = _tiff_tags(path)
         if tags and "DNGVersion" not in tags and not tags.get("Make"):
             # LibRaw would decode any grey 16-bit TIFF as an RGGB "raw"; camera TIFF-based formats
             # (NEF, CR2, ARW, ...) always name their maker

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from rawcv.data import make_toy_folder, make_toy_synth
+from rawcv.models import create_model
 
 REPO = Path(__file__).resolve().parent.parent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -193,3 +194,100 @@ def test_bad_weights_and_bad_data_give_one_error_line(shapes, tmp_path):
     res = rawcv("train", "classify", "--data", shapes, "--model", "resnet19", "--out", tmp_path / "r2",
                 "--device", "cpu")
     assert res.returncode == 1 and "unknown model 'resnet19'" in res.stderr
+
+
+# --- in-process checks of the command line (rawcv.cli.main): messages, listings, defaults ------
+
+def _main(capsys, *argv):
+    """``(exit status, stdout, stderr)`` of ``rawcv ARGV`` run in this process."""
+    from rawcv.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_wrong_model_argument_is_one_line_naming_the_models_arguments(shapes, tmp_path, capsys):
+    import inspect
+
+    from rawcv.models._registry import _REGISTRY
+
+    code, _, err = _main(capsys, "train", "classify", "--data", shapes, "--out", tmp_path / "r", "--model", "vgg11",
+                         "--model-arg", "bogus=1", "--device", "cpu")
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("rawcv train: error: model 'vgg11' takes no argument 'bogus'")
+    for name in inspect.signature(_REGISTRY["vgg11"].factory).parameters:
+        if name not in ("in_chans", "num_classes"):
+            assert name in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_unknown_model_lists_only_the_tasks_models(shapes, tmp_path, capsys):
+    from rawcv.models import list_models
+
+    code, _, err = _main(capsys, "train", "classify", "--data", shapes, "--out", tmp_path / "r", "--model", "unet_smal",
+                         "--device", "cpu")
+    assert code == 1 and err.count("\n") == 1
+    listed = err.split("classifiers are: ", 1)[1].strip().split(", ")
+    assert listed == list_models("classify")           # not the segmenters, not the restorers
+
+
+def test_models_lists_every_network_with_the_size_train_builds(capsys):
+    from rawcv.models import count_parameters, list_models
+    from rawcv.train.classify import DEFAULT_MODEL, DEFAULT_MODEL_KWARGS
+
+    code, out, _ = _main(capsys, "models", "--task", "classify")
+    assert code == 0
+    header, *rows = out.strip().splitlines()
+    assert "4 input channels" in header and "6 outputs" in header
+    listed = {row.split()[0]: row for row in rows}
+    assert sorted(listed) == list_models("classify")
+    for name, row in listed.items():
+        preset = DEFAULT_MODEL_KWARGS if name == DEFAULT_MODEL else {}
+        built = create_model(name, in_chans=4, num_classes=6, **preset)
+        assert int(row.split()[1].replace(",", "")) == sum(p.numel() for p in built.parameters())
+        assert ("default" in row) == (name == DEFAULT_MODEL)
+    code, out, _ = _main(capsys, "models")
+    names = {line.split()[0] for line in out.splitlines() if line.startswith("  ")}
+    assert names == set(list_models())
+    assert count_parameters("lenet5", 4, 6) == int(listed["lenet5"].split()[1].replace(",", ""))
+
+
+def test_train_defaults_are_a_small_model_and_record_the_learning_rate(tmp_path, capsys):
+    from rawcv.cli.learn import CLASSIFY_INPUT_SIZE
+
+    data = make_toy_synth(tmp_path / "synth", n_train=6, n_val=2, n_test=2, size=64, seed=3)
+    code, out, err = _main(capsys, "train", "classify", "--data", data, "--out", tmp_path / "run", "--epochs", 1,
+                           "--device", "cpu", "--no-progress")
+    assert code == 0, err
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert isinstance(run["config"]["lr"], float) and run["config"]["lr"] > 0
+    ckpt = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert sum(t.numel() for t in ckpt["state_dict"].values()) < 1_000_000     # CPU-sized, not ResNet-18's 11 M
+    assert ckpt["config"]["input_size"] == CLASSIFY_INPUT_SIZE
+    assert f"inputs resized to {CLASSIFY_INPUT_SIZE} x {CLASSIFY_INPUT_SIZE}" in out
+
+
+def test_predict_writes_json_csv_or_a_folder_with_o(run_dir, shapes, tmp_path, capsys):
+    out, _ = run_dir
+    files = [shapes / "disc" / "disc_000.dng", shapes / "square" / "square_000.dng"]
+    code, printed, err = _main(capsys, "predict", "classify", "--weights", out, "--device", "cpu", "--top-k", 2,
+                               *files, "-o", tmp_path / "p.json")
+    assert code == 0, err
+    records = json.loads((tmp_path / "p.json").read_text())
+    assert [r["path"] for r in records] == [str(f) for f in files]
+    printed_labels = [line.split(": ", 1)[1].split()[0] for line in printed.strip().splitlines()]
+    assert [r["label"] for r in records] == printed_labels          # the file says what was printed
+    assert all(len(r["top_k"]) == 2 and r["top_k"][0]["class"] == r["label"] for r in records)
+    code, _, _ = _main(capsys, "predict", "classify", "--weights", out, "--device", "cpu", *files,
+                       "--out", tmp_path / "folder")
+    rows = list(csv.DictReader((tmp_path / "folder" / "predictions.csv").open()))
+    assert code == 0 and [r["label"] for r in rows] == printed_labels
+    probabilities = [float(pair.rsplit(":", 1)[1]) for pair in rows[0]["top_k"].split(";")]
+    assert float(rows[0]["probability"]) == pytest.approx(probabilities[0]) and sum(probabilities) == \
+        pytest.approx(1, abs=1e-4)
+    code, _, err = _main(capsys, "predict", "classify", "--weights", out, "--device", "cpu", *files,
+                         "-o", tmp_path / "p.json")
+    assert code == 1 and "p.json: exists" in err and err.count("\n") == 1
+    assert _main(capsys, "predict", "classify", "--weights", out, "--device", "cpu", *files, "-o",
+                 tmp_path / "p.json", "--overwrite")[0] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -9,11 +10,15 @@ import torch
 from torch import nn
 
 from rawcv.models import (
+    MAX_PARAMETERS,
     TASKS,
+    ModelArgumentError,
     UnknownModelError,
+    count_parameters,
     create_model,
     freeze_backbone,
     list_models,
+    model_arguments,
     model_task,
     register_model,
 )
@@ -142,7 +147,66 @@ def test_register_model_rejects_duplicates_and_bad_tasks():
         register_model("new_model", task="detect")
     with pytest.raises(TypeError, match="in_chans"):
         register_model("new_model", task="classify")(lambda num_classes=10: nn.Identity())
+    with pytest.raises(TypeError, match="no \\*\\*kwargs"):
+        register_model("new_model", task="classify")(lambda in_chans=4, num_classes=10, **kw: nn.Identity())
     assert list_models() == before
+
+
+# ---------------------------------------------------------------- arguments and sizes
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_a_wrong_argument_is_one_error_naming_every_argument_the_model_takes(name):
+    reference = [k for k in inspect.signature(_factory(name)).parameters if k not in ("in_chans", "num_classes")]
+    assert list(model_arguments(name)) == reference
+    with pytest.raises(ModelArgumentError) as info:
+        create_model(name, bogus=1)
+    message = str(info.value)
+    assert "\n" not in message and f"model {name!r} takes no argument 'bogus'" in message
+    for argument in reference:
+        assert argument in message
+    assert isinstance(info.value, TypeError)          # what the factory itself would have raised
+
+
+def _factory(name):
+    from rawcv.models._registry import _REGISTRY
+
+    return _REGISTRY[name].factory
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({"width": "16"}, "width must be an integer"),
+    ({"width": 16.5}, "width must be an integer"),
+    ({"small_input": 1}, "small_input must be true or false"),
+    ({"width": 0}, "empty layer"),
+    ({"width": -2}, "does not build"),
+    ({"stem_stride": 3}, "stem_stride must be 1 or 2"),
+])
+def test_arguments_of_the_wrong_type_or_value_are_one_line_errors(kwargs, expected):
+    with pytest.raises(ModelArgumentError, match=expected) as info:
+        create_model("resnet18", **kwargs)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("arguments", [{"in_chans": 4.0}, {"num_classes": True}, {"num_classes": 0}])
+def test_channels_and_classes_must_be_positive_integers(arguments):
+    with pytest.raises(ModelArgumentError, match="must be a positive integer"):
+        create_model("lenet5", **arguments)
+
+
+@pytest.mark.parametrize("kwargs", [{"width": 200_000}, {"num_classes": 10**9}])
+def test_implausibly_large_models_are_refused_before_anything_is_allocated(kwargs):
+    # resnet18 at width 200000 would hold about 1e14 parameters (400 TB): only a model that is
+    # never allocated can be refused without the allocator failing first.
+    with pytest.raises(ModelArgumentError, match=f"more than the {MAX_PARAMETERS:,}"):
+        create_model("resnet18", **kwargs)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_count_parameters_equals_the_built_model(name):
+    kwargs = SMALL_KWARGS.get(name, {})
+    built = create_model(name, in_chans=5, num_classes=3, **kwargs)
+    assert count_parameters(name, 5, 3, **kwargs) == sum(p.numel() for p in built.parameters())
 
 
 # Kwargs whose effect is invisible in the state dict, to prove the config carries them.

@@ -273,6 +273,19 @@ def test_train_restore_cli_choices_are_the_library_options():
             parser.parse_args(["train", "restore", "--out", "run", "--ema", bad])
 
 
+@pytest.mark.parametrize("option, model", [("--disc-arg", "patchgan70"), ("--model-arg", "unet_generator")])
+def test_a_wrong_network_argument_is_one_line_naming_the_networks_arguments(option, model, tmp_path, capsys):
+    from rawcv.cli import main
+    from rawcv.models import model_arguments
+
+    code = main(["train", "restore", "--out", str(tmp_path / "run"), option, "bogus=1", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"rawcv train: error: model {model!r} takes no argument 'bogus'")
+    assert all(name in err for name in model_arguments(model))
+    assert not (tmp_path / "run").exists()
+
+
 def test_discriminator_detail_view_is_the_amplified_fine_band_of_the_display_image():
     from scipy.ndimage import gaussian_filter
 

@@ -191,7 +191,8 @@ def test_cli_predict_segment_writes_mask_and_overlay_without_overwriting(run_dir
         assert mask.shape == (64, 64) and mask.dtype == np.uint8 and mask.max() < 7
         assert over.shape == (64, 64, 3)
     before = (tmp_path / "pred" / f"{files[0].stem}_mask.png").stat().st_mtime_ns
-    again = rawcv("predict", "segment", "--weights", out, "--out", tmp_path / "pred", "--device", "cpu", files[0])
+    # -o is --out, the spelling every predict task shares
+    again = rawcv("predict", "segment", "--weights", out, "-o", tmp_path / "pred", "--device", "cpu", files[0])
     assert again.returncode == 1 and "exists" in again.stderr
     assert (tmp_path / "pred" / f"{files[0].stem}_mask.png").stat().st_mtime_ns == before
     forced = rawcv("predict", "segment", "--weights", out, "--out", tmp_path / "pred", "--device", "cpu",

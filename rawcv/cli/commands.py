@@ -160,7 +160,7 @@ def _synth(sub):
     register_synth(sub)
 
 
-from .learn import register_eval, register_predict, register_train  # noqa: E402  (argparse only; no torch)
+from .learn import register_eval, register_models, register_predict, register_train  # noqa: E402  (no torch)
 
-SUBCOMMANDS = [register_info, register_process, register_stages, _synth, register_train, register_predict,
-               register_eval]
+SUBCOMMANDS = [register_info, register_process, register_stages, _synth, register_models, register_train,
+               register_predict, register_eval]

@@ -1,9 +1,10 @@
-"""The learning subcommands: ``rawcv train|predict|eval TASK``.
+"""The learning subcommands: ``rawcv train|predict|eval TASK`` and ``rawcv models``.
 
-Each of ``train``, ``predict`` and ``eval`` takes the task as its first word (``classify`` now;
-segmentation and restoration add theirs by appending an ``add_*`` function to
-:data:`TRAIN_TASKS`, :data:`PREDICT_TASKS` or :data:`EVAL_TASKS`). Nothing here imports torch
-at import time: the ``run_*`` functions import the training room when they run.
+Each of ``train``, ``predict`` and ``eval`` takes the task as its first word (``classify``,
+``segment``, ``restore``: each adds itself by appending an ``add_*`` function to
+:data:`TRAIN_TASKS`, :data:`PREDICT_TASKS` or :data:`EVAL_TASKS`). Every ``predict`` writes
+where ``-o/--out`` says. Nothing here imports torch at import time: the ``run_*`` functions
+import the training room when they run.
 """
 
 from __future__ import annotations
@@ -63,6 +64,15 @@ def _decay(text):
     return value
 
 
+def _input_size(text):
+    if text.strip().lower() == "full":
+        return "full"
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {text!r}") from None
+
+
 def model_arg_pair(text):
     """``KEY=VALUE`` with VALUE read as JSON where it parses (``width=16``, ``small_input=false``)."""
     key, sep, value = text.partition("=")
@@ -73,6 +83,14 @@ def model_arg_pair(text):
     except ValueError:
         parsed = value
     return key.strip(), parsed
+
+
+# What ``rawcv train classify`` uses without options: sized so that a CPU learns the synthetic
+# shapes of ``rawcv synth --task classify -n 200`` in minutes (docs/CLASSIFY_RESULTS.md). They live
+# here, not in rawcv.train, because --help shows them without importing torch.
+CLASSIFY_EPOCHS = 100
+CLASSIFY_BATCH = 32
+CLASSIFY_INPUT_SIZE = 32
 
 
 def _add_task_group(sub, name, help_text, description, tasks):
@@ -90,48 +108,95 @@ def _add_task_group(sub, name, help_text, description, tasks):
 
 
 # --------------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------------
+
+def register_models(sub):
+    p = sub.add_parser("models", help="list the networks of each task and their sizes",
+                       description="List the registered networks of each task with their parameter counts, "
+                                   "counted for the input channels and classes that rawcv train gives them (said "
+                                   "per task) and, for a task's default network, its preset arguments.")
+    p.add_argument("--task", choices=("classify", "segment", "restore"), default=None,
+                   help="only the networks of this task; None: every task")
+    p.set_defaults(func=run_models)
+
+
+def run_models(args) -> int:
+    from ..train.catalogue import training_models, training_slots
+
+    entries = training_models(args.task)
+    width = max(len(e.name) for e in entries)
+    for i, slot in enumerate(training_slots(args.task)):
+        if i:
+            print()
+        role = "" if slot.role == "model" else f" {slot.role}s"
+        print(f"{slot.task}{role} of rawcv train {slot.task}, counted for {slot.in_chans} input channels "
+              f"({slot.inputs}) and {slot.num_classes} outputs ({slot.outputs}):")
+        for e in entries:
+            if (e.task, e.role) != (slot.task, slot.role):
+                continue
+            preset = ", ".join(f"{k}={json.dumps(v)}" for k, v in e.kwargs.items())
+            note = "  default" + (f", preset {preset}" if preset else "") if e.default else ""
+            print(f"  {e.name:<{width}}  {e.parameters:>12,}{note}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # train
 # --------------------------------------------------------------------------------------------
 
-def add_training_options(p, *, default_model="resnet18", default_epochs=10, default_batch=32):
-    """The options every ``rawcv train TASK`` shares (engine settings, run folder, resume ...)."""
-    p.add_argument("--data", required=True, metavar="DIR",
-                   help="a folder with one sub-folder of RAW files per class, or a synthetic dataset "
-                        "(with manifest.json: its train/val splits are used)")
+def add_training_options(p, *, default_epochs: int, default_batch: int, lr_help: str, lr_default=None,
+                         data_required: bool = True, data_help: str = None, init_help: str = None):
+    """The options every ``rawcv train TASK`` shares (engine settings, run folder, resume ...).
+
+    ``lr_help`` is the help of ``--lr`` (with ``lr_default`` None, it says what None resolves to
+    for the task); ``data_help`` and ``init_help`` replace the help of ``--data`` and ``--init``
+    where the task reads them differently.
+    """
+    p.add_argument("--data", required=data_required, default=None, metavar="DIR",
+                   help=data_help or "a folder with one sub-folder of RAW files per class, or a synthetic dataset "
+                                     "(with manifest.json: its train/val splits are used)")
     p.add_argument("--out", required=True, metavar="RUN_DIR",
-                   help="run folder: best.pt, last.pt, metrics.json/.csv, curves.png")
+                   help="run folder: best.pt (the best validation score), last.pt, run.json, metrics.json/.csv, "
+                        "curves.png")
     p.add_argument("--model", default=None, metavar="NAME",
-                   help=f"architecture (default {default_model}; with --init: the checkpoint's)")
+                   help="architecture ('rawcv models' lists them with their sizes); None: the task's default "
+                        "(marked there), or with --init/--resume the checkpoint's")
     p.add_argument("--model-arg", action="append", type=model_arg_pair, default=[], metavar="KEY=VALUE",
-                   help="architecture keyword, repeatable (e.g. width=16)")
+                   help="architecture keyword, repeatable (e.g. width=16; a wrong one lists the model's)")
     p.add_argument("--layout", choices=("packed", "rgb"), default=None,
-                   help="packed: 4 x H/2 x W/2 Bayer planes (default); rgb: 3 x H x W from --pipeline")
+                   help="packed: 4 x H/2 x W/2 Bayer planes; rgb: 3 x H x W from --pipeline; None: packed, or "
+                        "with --init/--resume the checkpoint's")
     p.add_argument("--pipeline", default=None, metavar="NAME|FILE",
-                   help="ISP pipeline of --layout rgb: linear (default) or default (display sRGB)")
-    p.add_argument("--epochs", type=_positive_int, default=default_epochs, help=f"default {default_epochs}")
-    p.add_argument("--batch-size", type=_positive_int, default=default_batch, help=f"default {default_batch}")
-    p.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default 1e-3 adam, 0.01 sgd)")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="default adam (sgd: momentum 0.9)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+                   help="ISP pipeline of --layout rgb, e.g. default (display sRGB); None: linear")
+    p.add_argument("--epochs", type=_positive_int, default=default_epochs,
+                   help="epochs to train (in all, with --resume)")
+    p.add_argument("--batch-size", type=_positive_int, default=default_batch, help="images per optimisation step")
+    p.add_argument("--lr", type=_positive_float, default=lr_default, help=lr_help)
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="optimiser (sgd: with --momentum)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay of the optimiser")
     p.add_argument("--schedule", choices=("cosine", "step", "none"), default="cosine",
-                   help="learning-rate schedule per epoch (default cosine)")
+                   help="learning-rate schedule per epoch")
     p.add_argument("--patience", type=_positive_int, default=None, metavar="EPOCHS",
-                   help="stop when the validation loss has not improved for this many epochs")
+                   help="stop when the validation score (accuracy for classifiers, else the loss) has not "
+                        "improved for this many epochs; None: never stop early")
     p.add_argument("--ema", type=_decay, default=None, metavar="DECAY",
                    help="keep an exponential moving average of the weights with this decay (e.g. 0.999): "
-                        "validation, best.pt and last.pt's weights are the average's")
+                        "validation, best.pt and last.pt's weights are the average's; None: no average")
     p.add_argument("--val-fraction", type=_fraction, default=0.2,
-                   help="share of a class folder held out for validation (default 0.2)")
+                   help="share of a class folder (or of a synthetic dataset without a val split) held out for "
+                        "validation")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and split (default 0)")
-    p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and split")
+    p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader worker processes")
     p.add_argument("--cache", choices=("none", "memory", "disk"), default="memory",
-                   help="cache decoded mosaics (default memory; disk: .npy files under DIR/.rawcv-cache)")
+                   help="cache decoded mosaics (disk: .npy files under DIR/.rawcv-cache)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--init", default=None, metavar="CKPT", help="start from a checkpoint's weights")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help=init_help or "start from a checkpoint's weights; None: from scratch")
     p.add_argument("--freeze", choices=("backbone",), default=None,
-                   help="train only the head (transfer learning, with --init)")
+                   help="train only the head (transfer learning, with --init); None: train everything")
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt up to --epochs")
     p.add_argument("--overwrite", action="store_true", help="start afresh in a RUN_DIR holding a previous run")
     p.add_argument("--max-batches", type=_positive_int, default=None, help=argparse.SUPPRESS)
@@ -141,31 +206,37 @@ def add_training_options(p, *, default_model="resnet18", default_epochs=10, defa
 def add_train_classify(tsub):
     p = tsub.add_parser("classify", help="train an image classifier",
                         description="Train a classifier on RAW files (packed Bayer planes or ISP output).")
-    add_training_options(p)
+    add_training_options(p, default_epochs=CLASSIFY_EPOCHS, default_batch=CLASSIFY_BATCH,
+                         lr_help="learning rate; None: 2e-3 with adam, 0.01 with sgd")
     p.add_argument("--crop", type=_positive_int, default=None, metavar="N",
-                   help="centre-crop class-folder images to N x N (mixed sizes)")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--augment", action="store_true",
+                   help="centre-crop class-folder images to N x N (for mixed sizes); None: whole images")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="share of the target probability spread over the other classes")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="random flips and transposes (Bayer-aware for packed, plus exposure) of training images")
     p.add_argument("--augment-noise", metavar="SPEC", default=None,
                    help="with --augment and --layout packed: also add sensor noise of the synthetic camera's model "
                         "to each training image (SPEC as for rawcv synth --noise: high, 0.004, or a lambda_shot "
-                        "range such as 1e-4:6e-3)")
+                        "range such as 1e-4:6e-3); None: no added noise")
     p.add_argument("--input-transform", metavar="NAME", default=None,
                    help="per-image transform of every network input, stored in the checkpoint and applied by "
-                        "predict/eval too: mean = divide by the image mean (exposure-invariant; the default when "
-                        "training from scratch), sqrt, mean_sqrt (mean then sqrt: exposure-invariant and "
-                        "variance-stabilised), log(x + 1/256), none (default with --init/--resume: the "
-                        "checkpoint's)")
+                        "predict/eval too: mean (divide by the image mean: exposure-invariant), sqrt, mean_sqrt "
+                        "(mean then sqrt: also variance-stabilised), log (log(x + 1/256)) or none; None: mean "
+                        "from scratch, the checkpoint's with --init/--resume")
+    p.add_argument("--input-size", type=_input_size, default=None, metavar="N|full",
+                   help="resize every network input to N x N (area average; packed planes or RGB pixels), stored in "
+                        "the checkpoint and applied by predict/eval too; full: the images' own size; None: "
+                        f"{CLASSIFY_INPUT_SIZE} from scratch, the checkpoint's with --init/--resume")
     p.set_defaults(func=run_train_classify)
 
 
 def run_train_classify(args) -> int:
     from ..train.classify import CLI_DEFAULT_INPUT_TRANSFORM, train_classifier
 
-    input_transform = args.input_transform
-    if input_transform is None and not (args.init or args.resume):
-        input_transform = CLI_DEFAULT_INPUT_TRANSFORM
+    input_transform, input_size = args.input_transform, args.input_size
+    if not (args.init or args.resume):
+        input_transform = input_transform or CLI_DEFAULT_INPUT_TRANSFORM
+        input_size = input_size or CLASSIFY_INPUT_SIZE
     result = train_classifier(
         args.data, args.out, model=args.model, model_kwargs=dict(args.model_arg), layout=args.layout,
         pipeline=args.pipeline, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -174,7 +245,7 @@ def run_train_classify(args) -> int:
         compile=args.compile, init=args.init, freeze=args.freeze, resume=args.resume, overwrite=args.overwrite,
         val_fraction=args.val_fraction, cache=None if args.cache == "none" else args.cache, crop=args.crop,
         label_smoothing=args.label_smoothing, augment=args.augment, augment_noise=args.augment_noise,
-        input_transform=input_transform,
+        input_transform=input_transform, input_size=input_size,
         max_batches=args.max_batches, progress=False if args.no_progress else None,
     )
     return 0 if result.history else 1
@@ -195,31 +266,42 @@ def register_train(sub):
 
 def add_predict_classify(tsub):
     p = tsub.add_parser("classify", help="classify RAW files",
-                        description="Print the label and top-k probabilities of each RAW file. A file that "
-                                    "cannot be read gives one error line; the others are still classified.")
+                        description="Print the label and top-k probabilities of each RAW file, and with -o also "
+                                    "write them to a file. A file that cannot be read gives one error line; the "
+                                    "others are still classified.")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="RAW files or folders (searched recursively)")
     p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
-    p.add_argument("--top-k", type=_positive_int, default=3, help="probabilities shown per file (default 3)")
-    p.add_argument("--json", action="store_true", help="one JSON object per file (one per line)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("-o", "--out", default=None, metavar="FILE|DIR",
+                   help="also write the predictions: a .json file (a list of objects), a .csv file, or a folder "
+                        "(its predictions.csv); None: print only")
+    p.add_argument("--top-k", type=_positive_int, default=3, help="probabilities shown per file")
+    p.add_argument("--json", action="store_true", help="print one JSON object per file (one per line)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     p.set_defaults(func=run_predict_classify)
 
 
 def run_predict_classify(args) -> int:
-    from ..train.classify import predict_files
+    from ..errors import OutputExistsError
+    from ..train.classify import prediction_record, predictions_path, predict_files, write_predictions
 
-    failures = 0
+    if args.out is not None and predictions_path(args.out).exists() and not args.overwrite:
+        raise OutputExistsError(f"{predictions_path(args.out)}: exists (use --overwrite to replace it)")
+    failures, written = 0, []
     for path, pred in predict_files(args.weights, args.inputs, top_k=args.top_k, device=args.device):
         if isinstance(pred, Exception):
             fail_line("predict", pred)
             failures += 1
             continue
+        written.append(pred)
         if args.json:
-            print(json.dumps({"path": pred["path"], "label": pred["label"], "probability": pred["probability"],
-                              "top_k": [{"class": c, "probability": p} for c, p in pred["top_k"]]}), flush=True)
+            print(json.dumps(prediction_record(pred)), flush=True)
         else:
             top = ", ".join(f"{c} {p:.3f}" for c, p in pred["top_k"])
             print(f"{path}: {pred['label']}  ({top})", flush=True)
+    if args.out is not None:
+        target = write_predictions(written, args.out, overwrite=args.overwrite)
+        print(f"wrote {len(written)} predictions to {target}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -235,15 +317,15 @@ def register_predict(sub):
 # eval
 # --------------------------------------------------------------------------------------------
 
-def _add_eval_arguments(p, *, data_help: str, split_help: str, out_help: str, batch_size: int) -> None:
+def _add_eval_arguments(p, *, data_help: str, out_help: str, batch_size: int) -> None:
     """The options every ``rawcv eval`` task over a dataset split takes."""
     p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
     p.add_argument("--data", required=True, metavar="DIR", help=data_help)
-    p.add_argument("--split", default="test", help=split_help)
+    p.add_argument("--split", default="test", help="split of a synthetic dataset ('all' for every item)")
     p.add_argument("--out", default=None, metavar="DIR", help=out_help)
-    p.add_argument("--batch-size", type=_positive_int, default=batch_size)
-    p.add_argument("--workers", type=_non_negative_int, default=0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=_positive_int, default=batch_size, help="images per batch")
+    p.add_argument("--workers", type=_non_negative_int, default=0, help="DataLoader worker processes")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
@@ -251,9 +333,9 @@ def add_eval_classify(tsub):
     p = tsub.add_parser("classify", help="accuracy and confusion matrix of a classifier",
                         description="Evaluate a classifier: accuracy and confusion matrix, printed and saved "
                                     "as confusion_matrix.png (in the checkpoint's folder or --out).")
-    _add_eval_arguments(p, data_help="a synthetic dataset or a class folder",
-                        split_help="split of a synthetic dataset (default test; 'all' for all)",
-                        out_help="folder of confusion_matrix.png and eval_SPLIT.json", batch_size=64)
+    _add_eval_arguments(p, data_help="a synthetic dataset or a class folder (all its files)",
+                        out_help="folder of confusion_matrix.png and eval_SPLIT.json; None: the checkpoint's",
+                        batch_size=64)
     p.set_defaults(func=run_eval_classify)
 
 
@@ -291,16 +373,14 @@ def add_train_segment(tsub):
     p = tsub.add_parser("segment", help="train a U-Net segmenter",
                         description="Train a U-Net on a synthetic dataset with masks (rawcv synth --task segment): "
                                     "cross-entropy + Dice; per-class IoU, mIoU and Dice on validation.")
-    add_training_options(p, default_model="unet_small", default_epochs=20, default_batch=8)
-    for action in p._actions:
-        if action.dest == "lr":
-            action.help = "learning rate (default 3e-4 adam, 0.01 sgd)"
+    add_training_options(p, default_epochs=20, default_batch=8,
+                         lr_help="learning rate; None: 3e-4 with adam, 0.01 with sgd")
     p.add_argument("--crop", type=_positive_int, default=None, metavar="N",
                    help="train on random N x N crops (even offsets) of the training images; validation sees "
-                        "whole images")
+                        "whole images; None: whole training images")
     p.add_argument("--augment", action="store_true",
                    help="random flips and transposes (Bayer-aware for packed, plus exposure) of image and mask")
-    p.add_argument("--dice-weight", type=float, default=1.0, help="weight of the Dice term (default 1; 0: CE only)")
+    p.add_argument("--dice-weight", type=float, default=1.0, help="weight of the Dice term (0: cross-entropy only)")
     p.set_defaults(func=run_train_segment)
 
 
@@ -329,45 +409,40 @@ def add_train_restore(tsub):
                                     "white-balanced linear camera RGB. Pairs are made on the fly from procedural "
                                     "scenes and scikit-image photographs through the synthetic camera, unless --data "
                                     "names a 'rawcv synth --task restore' dataset.")
-    add_training_options(p, default_model="unet_generator", default_epochs=10, default_batch=8)
-    for action in p._actions:
-        if action.dest == "data":
-            action.required = False
-            action.default = None
-            action.help = ("a 'rawcv synth --task restore' dataset to train on (its train/val splits); default: "
-                           "pairs made on the fly")
-        elif action.dest == "lr":
-            action.default = 2e-4
-            action.help = "learning rate of both networks (default 2e-4, Adam beta1 0.5)"
-        elif action.dest == "init":
-            action.help = ("start the generator from a restoration checkpoint; a GAN's last.pt also starts the "
-                           "discriminator, when it is the same one (optimisers and schedule start afresh)")
+    add_training_options(p, default_epochs=10, default_batch=8, lr_default=2e-4,
+                         lr_help="learning rate of both networks (Adam with --beta1)", data_required=False,
+                         data_help="a 'rawcv synth --task restore' dataset to train on (its train/val splits); "
+                                   "None: pairs made on the fly",
+                         init_help="start the generator from a restoration checkpoint; a GAN's last.pt also starts "
+                                   "the discriminator, when it is the same one (optimisers and schedule start "
+                                   "afresh); None: from scratch")
     p.add_argument("--l1-only", action="store_true", help="no discriminator: train the generator on L1 alone")
-    p.add_argument("--discriminator", default="patchgan70", metavar="NAME", help="default patchgan70")
+    p.add_argument("--discriminator", default="patchgan70", metavar="NAME",
+                   help="discriminator architecture ('rawcv models --task restore' lists them)")
     p.add_argument("--disc-arg", action="append", type=model_arg_pair, default=[], metavar="KEY=VALUE",
-                   help="discriminator keyword, repeatable (default base_width=32)")
-    p.add_argument("--gan-loss", choices=("bce", "lsgan"), default="bce", help="adversarial loss (default bce)")
+                   help="discriminator keyword, repeatable, over the default discriminator's preset (see 'rawcv "
+                        "models --task restore'; a wrong one lists the discriminator's)")
+    p.add_argument("--gan-loss", choices=("bce", "lsgan"), default="bce", help="adversarial loss")
     p.add_argument("--d-view", choices=("display+detail", "display"), default="display+detail",
                    help="what the discriminator sees of each (raw, image) pair: both sRGB-encoded plus the image's "
-                        "fine-detail band (default), or the pair alone")
+                        "fine-detail band, or the pair alone")
     p.add_argument("--d-range", choices=("extended", "clipped"), default="extended",
-                   help="how the discriminator's sRGB curve treats values outside [0, 1]: continued (default), or "
-                        "clipped first (earlier runs: it hid values below 0 and the generator left noise in shadows)")
+                   help="how the discriminator's sRGB curve treats values outside [0, 1]: continued, or clipped "
+                        "first (which hides values below 0 from it)")
     p.add_argument("--d-detail-gain", type=_positive_float, default=1.0, metavar="GAIN",
-                   help="gain of the fine-detail band the discriminator sees (display+detail view; "
-                        "default 1; runs before the option used 4)")
-    p.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term (default 100)")
-    p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of both networks (default 0.5)")
+                   help="gain of the fine-detail band the discriminator sees (display+detail view)")
+    p.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term")
+    p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of both networks")
     p.add_argument("--noise", default="1e-3:1.2e-2",
                    help="noise of the on-the-fly pairs: low, medium, high (lambda_shot 0.012), a lambda_shot value, "
-                        "or a range A:B (default 1e-3:1.2e-2)")
-    p.add_argument("--crop", type=_positive_int, default=128, metavar="N", help="training image side (default 128)")
+                        "or a range A:B")
+    p.add_argument("--crop", type=_positive_int, default=128, metavar="N", help="training image side")
     p.add_argument("--train-size", type=_positive_int, default=1024, metavar="N",
-                   help="new on-the-fly pairs per epoch (default 1024)")
+                   help="new on-the-fly pairs per epoch")
     p.add_argument("--val-size", type=_non_negative_int, default=64, metavar="N",
-                   help="fixed on-the-fly validation pairs (default 64)")
+                   help="fixed on-the-fly validation pairs")
     p.add_argument("--sources", choices=("mixed", "synthetic", "skimage"), default="mixed",
-                   help="scenes of the on-the-fly pairs: procedural, scikit-image photographs, or both (default)")
+                   help="scenes of the on-the-fly pairs: procedural, scikit-image photographs, or both (mixed)")
     p.add_argument("--no-residual", action="store_true",
                    help="the generator predicts the image itself, not a correction of the bilinear demosaic")
     p.set_defaults(func=run_train_restore)
@@ -400,15 +475,15 @@ def run_train_restore(args) -> int:
 def add_predict_segment(tsub):
     p = tsub.add_parser("segment", help="segment RAW files (mask and overlay PNGs)",
                         description="Write STEM_mask.png (class id per pixel) and STEM_overlay.png (classes "
-                                    "coloured over the display image) per RAW file into --out.")
+                                    "coloured over the display image) per RAW file into -o/--out.")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="RAW files or folders (searched recursively)")
     p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--display-pipeline", default="default", metavar="NAME|FILE",
-                   help="pipeline of the overlay's display image (default: default)")
+                   help="pipeline of the overlay's display image")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--json", action="store_true", help="one JSON object per file (one per line)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     p.set_defaults(func=run_predict_segment)
 
 
@@ -445,20 +520,20 @@ def add_predict_restore(tsub):
                                     "linear sRGB float32 (.tiff or .npy).")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="RAW files or folders (searched recursively)")
     p.add_argument("--weights", required=True, metavar="CKPT", help="a checkpoint (best.pt) or a run folder")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
+    p.add_argument("-o", "--out", required=True, metavar="FILE|DIR",
                    help="output file (.png, .tiff, .jpg; .tiff/.npy with --linear), or a folder for several inputs")
     p.add_argument("--linear", action="store_true", help="write linear float32 (linear sRGB) instead of display 8-bit")
     p.add_argument("--pipeline", default=None, metavar="NAME|FILE",
-                   help="pipeline whose stages after demosaic finish the image (default: default, or linear with "
-                        "--linear)")
+                   help="pipeline whose stages after demosaic finish the image; None: default, or linear with "
+                        "--linear")
     p.add_argument("--noise", default="auto",
                    help="noise level: auto (the file's NoiseProfile, else estimated), or e.g. high / 0.012")
-    p.add_argument("--tile", type=_positive_int, default=256, help="tile side in pixels (default 256)")
-    p.add_argument("--overlap", type=_non_negative_int, default=32, help="tile overlap in pixels (default 32)")
+    p.add_argument("--tile", type=_positive_int, default=256, help="tile side in pixels")
+    p.add_argument("--overlap", type=_non_negative_int, default=32, help="tile overlap in pixels")
     p.add_argument("--self-ensemble", action="store_true",
                    help="average the generator over the 8 Bayer-preserving flips/transposes (8x the time)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     p.set_defaults(func=run_predict_restore)
 
 
@@ -466,7 +541,7 @@ def run_predict_restore(args) -> int:
     from ..train.restore import predict_restore_files
 
     failures = 0
-    for path, target, info in predict_restore_files(args.weights, args.inputs, args.output, linear=args.linear,
+    for path, target, info in predict_restore_files(args.weights, args.inputs, args.out, linear=args.linear,
                                                     pipeline=args.pipeline, noise=args.noise, tile=args.tile,
                                                     overlap=args.overlap, self_ensemble=args.self_ensemble,
                                                     overwrite=args.overwrite,
@@ -484,8 +559,8 @@ def add_eval_segment(tsub):
     p = tsub.add_parser("segment", help="per-class IoU and mIoU of a segmenter",
                         description="Evaluate a segmenter on a synthetic dataset split: per-class IoU and Dice, "
                                     "mIoU (over the whole split), saved as eval_segment_SPLIT.json.")
-    _add_eval_arguments(p, data_help="a synthetic dataset with masks", split_help="split (default test; 'all' for all)",
-                        out_help="folder of eval_segment_SPLIT.json (default: the checkpoint's)", batch_size=8)
+    _add_eval_arguments(p, data_help="a synthetic dataset with masks",
+                        out_help="folder of eval_segment_SPLIT.json; None: the checkpoint's", batch_size=8)
     p.set_defaults(func=run_eval_segment)
 
 
@@ -516,23 +591,25 @@ def add_eval_restore(tsub):
                                     "restore_side_by_side.png.")
     p.add_argument("--weights", action="append", default=[], metavar="CKPT",
                    help="a checkpoint or run folder; repeat to compare several (e.g. L1-only and GAN)")
-    p.add_argument("--data", default=None, metavar="DIR", help="a 'rawcv synth --task restore' dataset")
-    p.add_argument("--split", default="test", help="split of --data (default test)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="a 'rawcv synth --task restore' dataset; None: test pairs made on the fly (--synthetic)")
+    p.add_argument("--split", default="test", help="split of --data")
     p.add_argument("--synthetic", type=_positive_int, default=None, metavar="N",
-                   help="N test pairs made on the fly instead of --data (default 32)")
-    p.add_argument("--noise", default="high", help="noise of the --synthetic pairs (default high)")
-    p.add_argument("--size", type=_positive_int, default=256, help="side of the --synthetic images (default 256)")
-    p.add_argument("--sources", choices=("mixed", "synthetic", "skimage"), default="mixed")
-    p.add_argument("--seed", type=int, default=0, help="seed of the --synthetic test pairs (default 0)")
+                   help="N test pairs made on the fly instead of --data; None: 32 without --data")
+    p.add_argument("--noise", default="high", help="noise of the --synthetic pairs")
+    p.add_argument("--size", type=_positive_int, default=256, help="side of the --synthetic images")
+    p.add_argument("--sources", choices=("mixed", "synthetic", "skimage"), default="mixed",
+                   help="scenes of the --synthetic pairs: procedural, scikit-image photographs, or both (mixed)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --synthetic test pairs")
     p.add_argument("--no-nlm", action="store_true", help="skip the (slow) non-local means baseline")
-    p.add_argument("--nlm-h", type=_positive_float, default=None, help="non-local means h (default 0.6)")
-    p.add_argument("--show", type=_non_negative_int, default=4, help="images in the side-by-side PNG (default 4)")
-    p.add_argument("--tile", type=_positive_int, default=256)
-    p.add_argument("--overlap", type=_non_negative_int, default=32)
+    p.add_argument("--nlm-h", type=_positive_float, default=None, help="non-local means h; None: 0.6")
+    p.add_argument("--show", type=_non_negative_int, default=4, help="images in the side-by-side PNG")
+    p.add_argument("--tile", type=_positive_int, default=256, help="tile side in pixels of the models' inference")
+    p.add_argument("--overlap", type=_non_negative_int, default=32, help="tile overlap in pixels")
     p.add_argument("--self-ensemble", action="store_true",
                    help="also report each model averaged over the 8 Bayer-preserving flips/transposes ('LABEL x8')")
-    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: the first checkpoint's)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder; None: the first checkpoint's")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.set_defaults(func=run_eval_restore)
 
@@ -565,5 +642,5 @@ PREDICT_TASKS += [add_predict_segment, add_predict_restore]
 EVAL_TASKS += [add_eval_segment, add_eval_restore]
 
 
-__all__ = ["register_train", "register_predict", "register_eval", "add_training_options", "TRAIN_TASKS",
-           "PREDICT_TASKS", "EVAL_TASKS"]
+__all__ = ["register_models", "register_train", "register_predict", "register_eval", "add_training_options",
+           "TRAIN_TASKS", "PREDICT_TASKS", "EVAL_TASKS"]

@@ -401,6 +401,13 @@ def read_manifest(root) -> dict:
     return manifest
 
 
+#: How to get ground truth that a dataset was made without (rawcv synth writes what its task needs).
+_MISSING_TRUTH_HINT = {
+    "mask": " (masks come with rawcv synth --task segment, or --with-truth)",
+    "clean": " (clean images come with rawcv synth --task restore, or --with-truth)",
+}
+
+
 def _read_mask(path) -> np.ndarray:
     import imageio.v3 as iio
 
@@ -445,7 +452,8 @@ class SynthDataset(_RawDatasetBase):
         for it in items:
             for k in ("raw", key):
                 if k not in it:
-                    raise DatasetError(f"{self.root / MANIFEST}: item {it.get('id', '?')!r} has no {k!r}")
+                    raise DatasetError(f"{self.root / MANIFEST}: item {it.get('id', '?')!r} has no {k!r}"
+                                       + _MISSING_TRUTH_HINT.get(k, ""))
         self.items = items
         classes = [str(c) for c in self.manifest["classes"]]
         self.label_offset = 0

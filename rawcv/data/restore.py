@@ -380,7 +380,7 @@ class SynthRestoreSet(Dataset):
     """
 
     def __init__(self, root, split: str = "test", *, crop: Optional[int] = None, random_crop: bool = False):
-        from .datasets import read_manifest
+        from .datasets import _MISSING_TRUTH_HINT, read_manifest
 
         self.root = Path(root)
         if not (self.root / "manifest.json").is_file():
@@ -392,7 +392,8 @@ class SynthRestoreSet(Dataset):
         for it in items:
             for k in ("raw", "clean"):
                 if k not in it:
-                    raise RawcvError(f"{self.root / 'manifest.json'}: item {it.get('id', '?')!r} has no {k!r}")
+                    raise RawcvError(f"{self.root / 'manifest.json'}: item {it.get('id', '?')!r} has no {k!r}"
+                                     + _MISSING_TRUTH_HINT.get(k, ""))
         self.items, self.split, self.manifest = items, split, manifest
         self.crop = None if crop is None else int(crop) // 2 * 2
         self.random_crop = random_crop

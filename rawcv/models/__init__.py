@@ -18,24 +18,36 @@ from .._optional import require as _require
 _require("torch", "rawcv.models")
 
 from ._registry import (
+    MAX_PARAMETERS,
     TASKS,
+    ModelArgumentError,
     UnknownModelError,
+    count_parameters,
     create_model,
     freeze_backbone,
     list_models,
+    model_arguments,
+    model_skeleton,
     model_task,
     register_model,
+    unknown_model_error,
 )
 
 # Imported for their side effect: each module registers its factories on import.
 from . import classifiers, gan, unet  # noqa: E402,F401  (isort: skip)
 
 __all__ = [
+    "MAX_PARAMETERS",
     "TASKS",
+    "ModelArgumentError",
     "UnknownModelError",
+    "count_parameters",
     "create_model",
     "freeze_backbone",
     "list_models",
+    "model_arguments",
+    "model_skeleton",
     "model_task",
     "register_model",
+    "unknown_model_error",
 ]

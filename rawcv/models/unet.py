@@ -129,12 +129,18 @@ class UNet(nn.Module):
 
 
 @register_model("unet_small", task="segment")
-def unet_small(in_chans: int = 4, num_classes: int = 10, **kwargs) -> UNet:
-    """:class:`UNet` with ``depth=3, base_width=16`` (overridable by kwargs)."""
-    return UNet(in_chans, num_classes, **{"depth": 3, "base_width": 16, **kwargs})
+def unet_small(in_chans: int = 4, num_classes: int = 10, depth: int = 3, base_width: int = 16,
+               upsample: str = "transpose", packed_input: Optional[bool] = None,
+               final_activation: Optional[str] = None) -> UNet:
+    """:class:`UNet` three levels deep, 16 channels wide at the top (arguments as for :class:`UNet`)."""
+    return UNet(in_chans, num_classes, depth=depth, base_width=base_width, upsample=upsample,
+                packed_input=packed_input, final_activation=final_activation)
 
 
 @register_model("unet", task="segment")
-def unet(in_chans: int = 4, num_classes: int = 10, **kwargs) -> UNet:
-    """:class:`UNet` with ``depth=4, base_width=32`` (overridable by kwargs)."""
-    return UNet(in_chans, num_classes, **{"depth": 4, "base_width": 32, **kwargs})
+def unet(in_chans: int = 4, num_classes: int = 10, depth: int = 4, base_width: int = 32,
+         upsample: str = "transpose", packed_input: Optional[bool] = None,
+         final_activation: Optional[str] = None) -> UNet:
+    """:class:`UNet` four levels deep, 32 channels wide at the top (arguments as for :class:`UNet`)."""
+    return UNet(in_chans, num_classes, depth=depth, base_width=base_width, upsample=upsample,
+                packed_input=packed_input, final_activation=final_activation)

@@ -8,6 +8,10 @@ Layout of a dataset folder ``DIR``::
     DIR/train/00000_mask.png     class id per pixel (0 background, 1..6 shapes), uint8
     DIR/val/..., DIR/test/...
 
+Each task gets the ground truth it trains on and no more, since the clean radiance is six times
+the size of the raw file: ``classify`` the labels (in the manifest), ``segment`` the masks,
+``restore`` the clean images. ``with_truth`` writes both masks and clean images for any task.
+
 Item ``i`` draws everything from ``numpy.random.default_rng([seed, i])``, so a dataset is identical
 bit for bit whatever the order or number of workers that make it.
 """
@@ -32,10 +36,18 @@ from .scenes import (CLASS_NAMES, generate_scene, load_skimage_scene, random_sce
 TASKS = ("classify", "segment", "restore")
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
+#: Ground truth files each task needs besides the raw file and the manifest's label.
+TASK_TRUTH = {"classify": (), "segment": ("mask",), "restore": ("clean",)}
 
 
 @dataclass
 class SynthConfig:
+    """What :func:`make_dataset` generates (the options of ``rawcv synth``).
+
+    ``with_truth`` writes every item's clean image and mask whatever the task (by default a task
+    gets only the ground truth it trains on, :data:`TASK_TRUTH`).
+    """
+
     task: str = "classify"
     n: int = 100
     size: int = 256
@@ -47,6 +59,12 @@ class SynthConfig:
     split: Sequence[float] = (0.8, 0.1, 0.1)
     vignetting: bool = False
     randomize_camera: bool = True
+    with_truth: bool = False
+
+    @property
+    def truth(self) -> tuple:
+        """The ground truth files written per item: a subset of ``("clean", "mask")``."""
+        return ("clean", "mask") if self.with_truth else TASK_TRUTH[self.task]
 
     def validate(self):
         if self.task not in TASKS:
@@ -150,8 +168,6 @@ def make_dataset(out_dir, cfg: SynthConfig, *, overwrite: bool = False, command:
         shutil.rmtree(tmp)
     for s in SPLITS:
         (tmp / s).mkdir(parents=True)
-    import cv2
-
     items = []
     counts = split_counts(cfg.n, cfg.split)
     try:
@@ -160,10 +176,16 @@ def make_dataset(out_dir, cfg: SynthConfig, *, overwrite: bool = False, command:
             item = make_item(cfg, i, noise_spec, sources)
             stem = f"{split}/{i:05d}"
             write_capture_dng(tmp / f"{stem}.dng", item["capture"])
-            np.save(tmp / f"{stem}_clean.npy", item["radiance"])
-            cv2.imwrite(str(tmp / f"{stem}_mask.png"), item["mask"])
-            items.append({"id": stem, "split": split, "raw": f"{stem}.dng", "clean": f"{stem}_clean.npy",
-                          "mask": f"{stem}_mask.png", "label": item["label"],
+            entry = {"id": stem, "split": split, "raw": f"{stem}.dng"}
+            if "clean" in cfg.truth:
+                np.save(tmp / f"{stem}_clean.npy", item["radiance"])
+                entry["clean"] = f"{stem}_clean.npy"
+            if "mask" in cfg.truth:
+                import cv2
+
+                cv2.imwrite(str(tmp / f"{stem}_mask.png"), item["mask"])
+                entry["mask"] = f"{stem}_mask.png"
+            items.append({**entry, "label": item["label"],
                           "label_name": CLASS_NAMES[item["label"]] if not sources else None,
                           "camera": item["capture"].params.to_dict()})
             if progress is not None:
@@ -171,7 +193,7 @@ def make_dataset(out_dir, cfg: SynthConfig, *, overwrite: bool = False, command:
         manifest = {
             "task": cfg.task, "classes": list(CLASS_NAMES), "seed": cfg.seed, "size": cfg.size,
             "cfa": cfg.cfa, "bits": cfg.bits, "noise": str(cfg.noise), "from_images": cfg.from_images,
-            "split": list(cfg.split), "command": command,
+            "split": list(cfg.split), "truth": list(cfg.truth), "command": command,
             "counts": {s: sum(it["split"] == s for it in items) for s in SPLITS},
             "items": items,
         }

@@ -16,7 +16,10 @@ read with ``torch.load(..., weights_only=True)``: only tensors and plain contain
 
 from __future__ import annotations
 
+import numbers
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -116,19 +119,64 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # zip / pickle / unsafe-global errors: all mean "not a checkpoint we can read"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if len(reason) > 120:
-            reason = reason[:117] + "..."
+    except pickle.UnpicklingError as exc:
+        if "weights_only" not in str(exc) and "Weights only" not in str(exc):
+            raise CheckpointError(f"{path}: not a readable rawcv checkpoint (corrupt, truncated or not a "
+                                  f"torch file: {_first_line(exc)})") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(f"{path}: refused: the file asks to run code{what} when it is loaded; a rawcv "
+                              "checkpoint holds only tensors and plain values, and rawcv runs no code from "
+                              "a file") from None
+    except Exception as exc:  # zip / truncation errors: all mean "not a checkpoint we can read"
         raise CheckpointError(f"{path}: not a readable rawcv checkpoint (corrupt, truncated or not a "
-                              f"torch file: {reason})") from None
+                              f"torch file: {_first_line(exc)})") from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         raise CheckpointError(f"{path}: not a rawcv checkpoint (a torch file without 'state_dict' and 'config')")
     config = ckpt["config"]
     if not isinstance(config, dict) or "name" not in config or not isinstance(ckpt["state_dict"], dict):
         raise CheckpointError(f"{path}: not a rawcv checkpoint (its config names no model)")
+    problem = _config_problem(config) or _state_problem(ckpt["state_dict"])
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     ckpt["path"] = str(path)
     return ckpt
+
+
+def _first_line(exc: BaseException, limit: int = 120) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
+
+
+def _brief(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def _config_problem(config: dict):
+    """What is wrong with the model part of a checkpoint config (None if nothing): the types
+    :func:`build_model` relies on, checked before anything is built from them."""
+    if not isinstance(config["name"], str):
+        return f"its config names no model (name {_brief(config['name'])} is not a string)"
+    for key in ("in_chans", "num_classes"):
+        if config.get(key) is not None and not _is_positive_int(config[key]):
+            return f"its config has {key} {_brief(config[key])}, not a positive integer"
+    kwargs = config.get("kwargs")
+    if kwargs is not None and not (isinstance(kwargs, dict) and all(isinstance(k, str) for k in kwargs)):
+        return f"its config has model arguments {_brief(kwargs)}, not a mapping of names to values"
+    return None
+
+
+def _state_problem(state_dict: dict):
+    bad = next((k for k, v in state_dict.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)),
+               None)
+    if bad is not None:
+        return f"its weights hold {_brief(bad)}, which is not a named tensor"
+    return None
 
 
 def _mismatch_message(path, model: nn.Module, ckpt_name, missing, unexpected, shapes) -> str:
@@ -163,9 +211,24 @@ def load_state_dict(model: nn.Module, ckpt_or_path, *, skip_prefixes=(), strict:
         The checkpoint.
     """
     ckpt = ckpt_or_path if isinstance(ckpt_or_path, dict) else load_checkpoint(ckpt_or_path)
-    path = ckpt.get("path", "<checkpoint>")
     target = unwrap_model(model)
-    own = target.state_dict()
+    state = fitting_state(target, ckpt, skip_prefixes=skip_prefixes, strict=strict)
+    target.load_state_dict(state, strict=False)
+    return ckpt
+
+
+def fitting_state(model: nn.Module, ckpt: dict, *, skip_prefixes=(), strict: bool = True) -> dict:
+    """The part of ``ckpt``'s weights that :func:`load_state_dict` loads into ``model``, after
+    checking names and shapes; ``model`` may live on the ``meta`` device (shapes only), which is
+    how :func:`build_model` checks a checkpoint before building anything real.
+
+    Raises
+    ------
+    CheckpointError
+        When keys are missing or unexpected (``strict``) or shapes differ (outside ``skip_prefixes``).
+    """
+    path = ckpt.get("path", "<checkpoint>")
+    own = model.state_dict()
     state = dict(ckpt["state_dict"])
     shapes, skipped = [], []
     for k in list(state):
@@ -178,36 +241,45 @@ def load_state_dict(model: nn.Module, ckpt_or_path, *, skip_prefixes=(), strict:
     missing = [k for k in own if k not in state and k not in skipped]
     unexpected = [k for k in state if k not in own]
     if strict and (missing or unexpected or shapes):
-        raise CheckpointError(_mismatch_message(path, target, ckpt["config"].get("name"), missing, unexpected, shapes))
+        raise CheckpointError(_mismatch_message(path, model, ckpt["config"].get("name"), missing, unexpected, shapes))
     if shapes:
-        raise CheckpointError(_mismatch_message(path, target, ckpt["config"].get("name"), [], [], shapes))
-    target.load_state_dict(state, strict=False)
-    return ckpt
+        raise CheckpointError(_mismatch_message(path, model, ckpt["config"].get("name"), [], [], shapes))
+    return state
 
 
 def build_model(ckpt_or_path, device="cpu") -> tuple:
     """Rebuild the checkpoint's model from its config, load its weights, and put it in eval mode.
 
+    The model is first built on the ``meta`` device and its shapes compared with the weights, so
+    a config that does not match them (``num_classes`` of a billion, a doctored ``width``) is
+    refused before any memory is spent on it.
+
     Returns
     -------
     (model, ckpt)
+
+    Raises
+    ------
+    CheckpointError
+        One line naming the file: a config that does not build, or weights that do not fit it.
     """
-    from ..models import create_model
+    from ..models import create_model, model_skeleton
 
     ckpt = ckpt_or_path if isinstance(ckpt_or_path, dict) else load_checkpoint(ckpt_or_path)
     config = ckpt["config"]
+    arguments = dict(in_chans=config.get("in_chans"), num_classes=config.get("num_classes"),
+                     kwargs=config.get("kwargs") or {})
     try:
-        model = create_model(config["name"], in_chans=config.get("in_chans"), num_classes=config.get("num_classes"),
-                             kwargs=config.get("kwargs") or {})
+        fitting_state(model_skeleton(config["name"], **arguments), ckpt)
+        model = create_model(config["name"], **arguments)
+    except CheckpointError:
+        raise
     except RawcvError as exc:
         raise CheckpointError(f"{ckpt.get('path', '<checkpoint>')}: {exc}") from None
-    except TypeError as exc:
-        raise CheckpointError(f"{ckpt.get('path', '<checkpoint>')}: its model config does not build "
-                              f"({exc})") from None
     load_state_dict(model, ckpt)
     model.to(device).eval()
     return model, ckpt
 
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_state_dict", "build_model",
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_state_dict", "fitting_state", "build_model",
            "model_config", "unwrap_model", "resolve_weights", "FORMAT", "VERSION"]

@@ -22,17 +22,21 @@ from torch.utils.data import Dataset, Subset
 from ..errors import RawcvError
 from .checkpoint import CheckpointError, load_state_dict
 from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
-                    inference, load_trained, make_loader, make_loaders, predict_batches, require_model_task,
-                    require_resumed_classes, resolve_device, seed_everything, starting_checkpoint)
+                    inference, load_trained, make_loader, make_loaders, predict_batches, require_classes,
+                    require_model_task, require_resumed_classes, require_task, resolve_device, seed_everything,
+                    starting_checkpoint)
 
 TASK = "classify"
 CONFUSION_PNG = "confusion_matrix.png"
 
 
 class ClassificationTask(Task):
-    """Cross-entropy on ``N x num_classes`` logits; the metric is the accuracy."""
+    """Cross-entropy on ``N x num_classes`` logits; the metric is the accuracy, and it picks the
+    best epoch: on a small validation set the loss of an overconfident network keeps rising while
+    its accuracy still does, so the lowest loss would keep an untrained first epoch."""
 
     name = TASK
+    monitor = ("accuracy", "max")
 
     def __init__(self, num_classes: Optional[int] = None, label_smoothing: float = 0.0):
         self.num_classes = num_classes
@@ -79,15 +83,22 @@ INPUT_TRANSFORMS = ("none", "mean", "sqrt", "mean_sqrt", "log")
 #: (measured on the synthetic shapes: see docs/CLASSIFY_RESULTS.md). The Python API keeps ``"none"``
 #: so that checkpoints and inputs of earlier versions stay what they were.
 CLI_DEFAULT_INPUT_TRANSFORM = "mean"
+#: The network ``train_classifier`` builds when none is named, and the arguments it presets for
+#: it (over which ``model_kwargs`` win): sized for a CPU (docs/CLASSIFY_RESULTS.md).
+DEFAULT_MODEL = "resnet18"
+DEFAULT_MODEL_KWARGS = {"width": 8}
+#: Adam learning rate when none is given (docs/CLASSIFY_RESULTS.md); SGD takes the engine's.
+DEFAULT_ADAM_LR = 2e-3
 _MEAN_FLOOR = 1e-4
 _LOG_EPS = 1.0 / 256
 
 
 class InputTransform:
-    """A per-image transform of the network input (``C x H x W`` or ``N x C x H x W``), by name.
+    """A per-image transform of the network input (``C x H x W`` or ``N x C x H x W``): a resize to
+    ``size x size``, then a value transform by name.
 
-    * ``"none"``: the input as it is;
-    * ``"mean"``: divided by its mean over all channels and pixels (floored at 1e-4): unit mean
+    * ``"none"``: the values as they are;
+    * ``"mean"``: divided by their mean over all channels and pixels (floored at 1e-4): unit mean
       brightness, so the network sees the same image whatever the exposure (linear raw values of
       one scene span a factor of ten and more);
     * ``"sqrt"``: ``sqrt(max(x, 0))``, the variance-stabilising transform of shot noise;
@@ -96,16 +107,35 @@ class InputTransform:
       (the raw-domain counterpart of what a display gamma does to noise);
     * ``"log"``: ``log(max(x, 0) + 1/256)``, a dynamic-range compression.
 
-    It has no parameters and pickles (DataLoader workers).
+    Parameters
+    ----------
+    name : str, default "none"
+        One of :data:`INPUT_TRANSFORMS`.
+    size : int, optional
+        Side the input is resized to by area averaging, each channel on its own (packed Bayer
+        planes stay planes); None keeps the input's size.
+
+    It has no parameters to learn and pickles (DataLoader workers).
     """
 
-    def __init__(self, name: str = "none"):
+    def __init__(self, name: str = "none", size: Optional[int] = None):
         name = "none" if name is None else str(name).lower()
         if name not in INPUT_TRANSFORMS:
             raise RawcvError(f"unknown input transform {name!r}: expected one of {', '.join(INPUT_TRANSFORMS)}")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            raise RawcvError(f"input size must be a positive integer, got {str(size)[:40]!r}")
         self.name = name
+        self.size = size
+
+    @property
+    def is_identity(self) -> bool:
+        return self.name == "none" and self.size is None
 
     def __call__(self, x):
+        if self.size is not None and tuple(x.shape[-2:]) != (self.size, self.size):
+            single = x.dim() == 3
+            x = F.interpolate(x[None] if single else x, size=(self.size, self.size), mode="area")
+            x = x[0] if single else x
         if self.name in ("mean", "mean_sqrt"):
             dims = tuple(range(x.dim() - 3, x.dim()))
             x = x / x.mean(dim=dims, keepdim=True).clamp(min=_MEAN_FLOOR)
@@ -116,7 +146,7 @@ class InputTransform:
         return x
 
     def __repr__(self) -> str:
-        return f"InputTransform({self.name!r})"
+        return f"InputTransform({self.name!r}, size={self.size!r})"
 
 
 class _Compose:
@@ -129,17 +159,22 @@ class _Compose:
         return self.second(self.first(x))
 
 
-def _with_input_transform(transform, name: str):
-    """``transform`` followed by the input transform ``name`` (None where both are no-ops)."""
-    tf = InputTransform(name)
-    if tf.name == "none":
+def _with_input_transform(transform, input_transform: InputTransform):
+    """``transform`` followed by ``input_transform`` (None where both are no-ops)."""
+    if input_transform.is_identity:
         return transform
-    return tf if transform is None else _Compose(transform, tf)
+    return input_transform if transform is None else _Compose(transform, input_transform)
 
 
 def checkpoint_input_transform(cfg: dict) -> str:
     """The input transform a checkpoint config records (``"none"`` for checkpoints without one)."""
     return InputTransform(cfg.get("input_transform") or "none").name
+
+
+def checkpoint_input(cfg: dict) -> InputTransform:
+    """The whole per-image input transform of a checkpoint: its ``input_size`` (None for
+    checkpoints without one: no resize) and its input transform."""
+    return InputTransform(checkpoint_input_transform(cfg), cfg.get("input_size"))
 
 
 class NoiseLevels:
@@ -285,9 +320,12 @@ def _class_mapping(data_classes, model_classes, source) -> list:
 # --------------------------------------------------------------------------------------------
 
 def _check_task(ckpt: dict) -> None:
-    task = ckpt["config"].get("task")
-    if task not in (None, TASK):
-        raise CheckpointError(f"{ckpt['path']}: a {task!r} checkpoint, not a classifier")
+    require_task(ckpt, TASK, "a classifier")
+    require_classes(ckpt)
+    try:
+        checkpoint_input(ckpt["config"])
+    except RawcvError as exc:
+        raise CheckpointError(f"{ckpt['path']}: {exc}") from None
 
 
 def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Optional[dict] = None,
@@ -299,7 +337,7 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
                      overwrite: bool = False,
                      val_fraction: float = 0.2, cache: Optional[str] = None, crop=None,
                      label_smoothing: float = 0.0, augment: bool = False, augment_noise=None,
-                     input_transform: Optional[str] = None,
+                     input_transform: Optional[str] = None, input_size=None,
                      max_batches: Optional[int] = None, progress: Optional[bool] = None, log=None):
     """Train a classifier; checkpoints, logs and curves go to the run folder ``out``.
 
@@ -308,9 +346,10 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     data : path
         A class folder (one sub-folder of RAW files per class) or a synthetic dataset folder.
     model : str, optional
-        A ``classify`` model name (default ``resnet18``; with ``init``, the checkpoint's).
+        A ``classify`` model name (default :data:`DEFAULT_MODEL`; with ``init``, the checkpoint's).
     model_kwargs : dict, optional
-        Architecture keywords such as ``{"width": 16}``.
+        Architecture keywords such as ``{"width": 16}``; for :data:`DEFAULT_MODEL` trained from
+        scratch they override :data:`DEFAULT_MODEL_KWARGS`.
     layout : {"packed", "rgb"}, optional
         Default ``packed`` (with ``init``: the checkpoint's layout).
     pipeline : str, optional
@@ -319,6 +358,8 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
         Start from this checkpoint's weights; a head of another class count is re-initialised.
     freeze : {"backbone"}, optional
         Train only the head (with ``init``: transfer learning).
+    lr : float, optional
+        Default :data:`DEFAULT_ADAM_LR` with Adam, 0.01 with SGD.
     ema : float, optional
         Decay of a moving average of the weights that validation and the checkpoints use
         (:class:`~rawcv.train.engine.TrainConfig`), e.g. 0.999.
@@ -338,6 +379,11 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
         stored in the checkpoint config and applied identically by ``predict`` and ``eval``.
         Default: the checkpoint's with ``init`` / ``resume``, else ``"none"`` (the command line
         defaults to :data:`CLI_DEFAULT_INPUT_TRANSFORM`).
+    input_size : int or "full", optional
+        Side every input is resized to (:class:`InputTransform`), stored in the checkpoint config
+        and applied by ``predict`` and ``eval``; ``"full"`` keeps the images' size. Default: the
+        checkpoint's with ``init`` / ``resume``, else ``"full"`` (the command line resizes, see
+        ``rawcv train classify --help``).
 
     Returns
     -------
@@ -363,10 +409,19 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
             crop = cfg.get("crop", crop)
         if resume or input_transform is None:
             input_transform = checkpoint_input_transform(cfg)
-    input_transform = InputTransform(input_transform or "none").name
-    model = model or "resnet18"
-    require_model_task(model, TASK, "classifiers")
+        if resume or input_size is None:
+            input_size = cfg.get("input_size")
+    input_size = None if input_size == "full" else input_size
+    net_input = InputTransform(input_transform or "none", input_size)
+    input_transform = net_input.name
+    model = model or DEFAULT_MODEL
+    if base_ckpt is None and model == DEFAULT_MODEL:
+        model_kwargs = {**DEFAULT_MODEL_KWARGS, **(model_kwargs or {})}
+    in_chans = 4 if layout == "packed" else 3
+    require_model_task(model, TASK, "classifiers", in_chans=in_chans, kwargs=model_kwargs)
 
+    if lr is None and optimizer == "adam":
+        lr = DEFAULT_ADAM_LR
     config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
                          momentum=momentum, patience=patience, ema=ema, device=device, seed=seed, compile=compile,
                          progress=progress, max_batches=max_batches)
@@ -374,12 +429,11 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     train_ds, val_ds, classes, source = load_classification_data(
         data, layout=layout, pipeline=pipeline, val_fraction=val_fraction, seed=seed, cache=cache, crop=crop,
         train_transform=_with_input_transform(default_augmentation(layout, augment_noise) if augment else None,
-                                              input_transform),
-        val_transform=_with_input_transform(None, input_transform))
+                                              net_input),
+        val_transform=_with_input_transform(None, net_input))
     require_resumed_classes(base_ckpt, classes, data, resume=resume)
 
     seed_everything(seed)
-    in_chans = 4 if layout == "packed" else 3
     net = create_model(model, in_chans=in_chans, num_classes=len(classes), **(model_kwargs or {}))
     if init and not resume:
         init_classes = base_ckpt["config"].get("classes")
@@ -396,7 +450,7 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     ckpt_config = {"layout": layout, "classes": classes,
                    "pipeline": pipeline_spec(pipeline) if layout == "rgb" else None,
                    "normalisation": _normalisation(layout, pipeline), "crop": crop,
-                   "input_transform": input_transform}
+                   "input_transform": input_transform, "input_size": input_size}
     train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=batch_size, workers=workers, device=dev,
                                             seed=seed)
     trainer = Trainer(net, ClassificationTask(len(classes), label_smoothing), train_loader, val_loader, config=config,
@@ -404,12 +458,13 @@ def train_classifier(data, out, *, model: Optional[str] = None, model_kwargs: Op
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
     say(f"{model} ({n_params:,} trainable parameters) on {dev.type}: {len(train_ds)} training / "
         f"{len(val_ds) if val_ds is not None else 0} validation images, {len(classes)} classes, layout {layout}, "
-        f"input transform {input_transform}")
+        f"input transform {input_transform}"
+        + (f", inputs resized to {input_size} x {input_size}" if input_size else ""))
     out.mkdir(parents=True, exist_ok=True)
     _write_run_info(out, data=data, source=source, model=model, model_kwargs=model_kwargs, config=config,
                     ckpt_config=ckpt_config, init=init, freeze=freeze, batch_size=batch_size, workers=workers,
                     val_fraction=val_fraction, augment=augment, augment_noise=augment_noise,
-                    input_transform=input_transform, resume=resume)
+                    input_transform=input_transform, input_size=input_size, resume=resume)
     return fit_and_report(trainer, resume=resume, metric="accuracy", label="accuracy")
 
 
@@ -467,7 +522,7 @@ def _input_of(raw, cfg: dict):
 
     raw = center_crop(raw, cfg.get("crop"))
     x = raw_to_tensor(raw, cfg.get("layout", "packed"), cfg.get("pipeline") if cfg.get("layout") == "rgb" else None)
-    return InputTransform(checkpoint_input_transform(cfg))(x)
+    return checkpoint_input(cfg)(x)
 
 
 def collect_files(inputs) -> list:
@@ -532,6 +587,54 @@ def predict_files(weights, files, *, top_k: int = 3, device="auto") -> Iterator:
                           "top_k": top}
 
 
+#: File written into a folder given to ``rawcv predict classify -o``.
+PREDICTIONS_CSV = "predictions.csv"
+
+
+def predictions_path(out) -> Path:
+    """Where :func:`write_predictions` writes for ``out``: ``out`` itself when it ends in ``.json``
+    or ``.csv``, else ``out/predictions.csv`` (a folder)."""
+    out = Path(out)
+    return out if out.suffix.lower() in (".json", ".csv") else out / PREDICTIONS_CSV
+
+
+def prediction_record(pred: dict) -> dict:
+    """The JSON-able form of a :func:`predict_files` prediction (one line of ``--json`` output)."""
+    return {"path": pred["path"], "label": pred["label"], "probability": pred["probability"],
+            "top_k": [{"class": c, "probability": p} for c, p in pred["top_k"]]}
+
+
+def write_predictions(predictions: Sequence[dict], out, *, overwrite: bool = False) -> Path:
+    """Write :func:`predict_files` predictions to ``predictions_path(out)`` atomically: a JSON list
+    of :func:`prediction_record` objects, or CSV rows ``path, label, probability, top_k`` (the
+    top-k as ``class:probability`` pairs joined by ``;``).
+
+    Raises
+    ------
+    OutputExistsError
+        If the file exists and ``overwrite`` is false.
+    """
+    import csv
+    import io
+
+    from ..io.atomic import write_bytes_atomic
+
+    path = predictions_path(out)
+    if path.suffix.lower() == ".json":
+        text = json.dumps([prediction_record(p) for p in predictions], indent=1) + "\n"
+    else:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["path", "label", "probability", "top_k"])
+        for p in predictions:
+            writer.writerow([p["path"], p["label"], f"{p['probability']:.6f}",
+                             ";".join(f"{c}:{v:.6f}" for c, v in p["top_k"])])
+        text = buf.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, text.encode(), overwrite=overwrite)
+    return path
+
+
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
@@ -578,7 +681,7 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
     layout, pipeline = run_input(ckpt, None, None, resume=False)
     if not Path(data).is_dir():
         raise RawcvError(f"{data}: no such data folder")
-    transform = _with_input_transform(None, checkpoint_input_transform(cfg))
+    transform = _with_input_transform(None, checkpoint_input(cfg))
     if is_synth_dataset(data):
         ds = synth_split(data, split, layout=layout, target="label", pipeline=pipeline, transform=transform)
         where = f"split {split!r} of {data}"
@@ -609,7 +712,8 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
                                 title=f"{cfg.get('name')} on {Path(str(data)).name} ({split_name}): "
                                       f"accuracy {correct / max(n, 1):.3f}")
     result = {"weights": ckpt["path"], "data": str(data), "split": split_name,
-              "where": where, "input_transform": checkpoint_input_transform(cfg), "accuracy": correct / max(n, 1), "loss": total_loss / max(n, 1), "correct": correct,
+              "where": where, "input_transform": checkpoint_input_transform(cfg), "input_size": cfg.get("input_size"),
+              "accuracy": correct / max(n, 1), "loss": total_loss / max(n, 1), "correct": correct,
               "total": int(n), "classes": classes, "confusion": cm.tolist(), "per_class_accuracy": per_class,
               "png": str(png)}
     from ..io.atomic import write_bytes_atomic
@@ -620,6 +724,8 @@ def evaluate_classifier(weights, data, *, split: str = "test", batch_size: int =
 
 
 __all__ = ["ClassificationTask", "RGBFlip", "InputTransform", "INPUT_TRANSFORMS", "CLI_DEFAULT_INPUT_TRANSFORM",
-           "checkpoint_input_transform", "default_augmentation", "train_classifier", "predict_files",
+           "checkpoint_input_transform", "checkpoint_input", "default_augmentation",
+           "DEFAULT_MODEL", "DEFAULT_MODEL_KWARGS", "DEFAULT_ADAM_LR", "train_classifier", "predict_files",
            "evaluate_classifier", "load_classifier", "load_classification_data", "collect_files", "confusion_matrix",
+           "write_predictions", "predictions_path", "prediction_record", "PREDICTIONS_CSV",
            "format_confusion", "TASK", "CONFUSION_PNG"]

@@ -4,8 +4,9 @@ A :class:`Trainer` runs epochs of a model over DataLoaders; what the model's out
 :class:`Task`'s business (its loss and metrics). The Trainer provides:
 
 * SGD with momentum or Adam, a cosine or step learning-rate schedule (stepped per epoch);
-* a validation pass per epoch, early stopping on the validation loss (``patience``);
-* ``best.pt`` (best validation loss) and ``last.pt`` (resumable: optimizer, scheduler, RNG,
+* a validation pass per epoch, early stopping on the validation score (``patience``; the
+  task's :attr:`Task.monitor`: the loss, or the accuracy of a classifier);
+* ``best.pt`` (best validation score) and ``last.pt`` (resumable: optimizer, scheduler, RNG,
   history) checkpoints in the run folder, written atomically;
 * ``metrics.json`` / ``metrics.csv`` (one row per epoch) and ``curves.png``;
 * tqdm progress bars, seeded determinism (``seed``; shuffling is re-seeded per epoch so a resumed
@@ -71,27 +72,69 @@ def starting_checkpoint(out, *, resume: bool = False, init=None, overwrite: bool
     return ckpt
 
 
-def load_trained(weights, device="auto", *, check: Callable[[dict], None], name_classes: bool = True) -> tuple:
+def load_trained(weights, device="auto", *, check: Callable[[dict], None]) -> tuple:
     """``(model, ckpt, device)`` of a trained checkpoint (file or run folder), in eval mode, after
-    ``check(ckpt)`` (the task's); with ``name_classes`` a checkpoint without class names gets
-    ``"0" .. "K-1"``."""
+    ``check(ckpt)`` (the task's: :func:`require_task`, :func:`require_classes`)."""
     dev = resolve_device(device)
     ckpt = load_checkpoint(weights)
     check(ckpt)
     model, ckpt = build_model(ckpt, device=dev)
-    if name_classes and not ckpt["config"].get("classes"):
-        ckpt["config"]["classes"] = [str(i) for i in range(ckpt["config"].get("num_classes", 0))]
     return model, ckpt, dev
 
 
-def require_model_task(model: str, task: str, noun: str) -> None:
-    """Refuse a registered model of another task than ``task`` (``noun``: what the task's models
-    are called in the message, e.g. "classifiers"), naming the ones that fit."""
+#: The tasks a checkpoint's config may name under ``"task"`` (what ``rawcv train TASK`` writes),
+#: and the registry task of the model each holds.
+CHECKPOINT_TASKS = ("classify", "segment", "restore")
+MODEL_TASK_OF = {"classify": "classify", "segment": "segment", "restore": "restore_generator"}
+
+
+def require_task(ckpt: dict, task: str, noun: str) -> None:
+    """Refuse a checkpoint whose config does not name ``task`` (``noun``: what a model of the task
+    is called in the message, e.g. "a classifier"), in one line naming the file."""
+    found = ckpt["config"].get("task")
+    if found is None:
+        raise CheckpointError(f"{ckpt['path']}: its config names no task (one of {', '.join(CHECKPOINT_TASKS)}), "
+                              f"so it cannot be taken for {noun}")
+    if found not in CHECKPOINT_TASKS:
+        raise CheckpointError(f"{ckpt['path']}: its config names task {str(found)[:40]!r}, none of "
+                              f"{', '.join(CHECKPOINT_TASKS)}")
+    if found != task:
+        raise CheckpointError(f"{ckpt['path']}: a {found!r} checkpoint, not {noun}")
     from ..models import list_models, model_task
 
+    name = ckpt["config"]["name"]
+    if name in list_models() and model_task(name) != MODEL_TASK_OF[task]:
+        raise CheckpointError(f"{ckpt['path']}: a {task!r} checkpoint holding model {name!r}, which is a "
+                              f"{model_task(name)!r} model")
+
+
+def require_classes(ckpt: dict) -> None:
+    """Refuse a checkpoint whose config lacks the names of its ``num_classes`` outputs: a list of
+    that many distinct strings (what predictions are reported as)."""
+    cfg = ckpt["config"]
+    classes, count = cfg.get("classes"), cfg.get("num_classes")
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise CheckpointError(f"{ckpt['path']}: its config has classes {str(classes)[:60]}, not a list of "
+                              "class names")
+    if len(classes) != count or len(set(classes)) != len(classes):
+        raise CheckpointError(f"{ckpt['path']}: its config names {len(classes)} classes "
+                              f"({len(set(classes))} distinct) for a model of {count} outputs")
+
+
+def require_model_task(model: str, task: str, noun: str, *, in_chans: Optional[int] = None,
+                       kwargs: Optional[dict] = None) -> None:
+    """Refuse a model name that is not registered for ``task`` (``noun``: what the task's models
+    are called in the message, e.g. "classifiers"), naming only the ones that fit, and a model
+    that does not build with ``in_chans`` and the arguments ``kwargs`` (checked on the ``meta``
+    device, before any data is read; the message names the arguments the model takes)."""
+    from ..models import list_models, model_skeleton, model_task, unknown_model_error
+
+    if model not in list_models():
+        raise unknown_model_error(model, list_models(task), f"{noun} are")
     if model_task(model) != task:
         raise TrainingError(f"model {model!r} is a {model_task(model)!r} model; {noun} are: "
                             f"{', '.join(list_models(task))}")
+    model_skeleton(model, in_chans, kwargs=kwargs or {})
 
 
 def require_resumed_classes(ckpt: Optional[dict], classes, data, *, resume: bool) -> None:
@@ -113,6 +156,9 @@ def checkpoint_architecture(ckpt: Optional[dict], model: Optional[str], model_kw
         log(f"note: using the architecture of {ckpt['path']}; model arguments ignored")
     return cfg["name"], dict(cfg.get("kwargs") or {})
 METRICS_JSON, METRICS_CSV, CURVES_PNG = "metrics.json", "metrics.csv", "curves.png"
+#: Seconds between redraws of ``curves.png`` during a run (it is always drawn after the first
+#: and the last epoch): a plot costs about a second on a CPU, more than an epoch of a small run.
+CURVES_INTERVAL_S = 30.0
 
 
 class TrainingError(RawcvError, RuntimeError):
@@ -131,9 +177,13 @@ class Task:
     state such as a running count or a confusion matrix, so they are exact over the epoch, not
     a mean of batch means). The loss the Trainer logs is the sample-weighted mean of the
     batches' losses.
+
+    :attr:`monitor` names what decides the best epoch (``best.pt``) and early stopping: a key of
+    the epoch's metrics and whether lower (``"min"``) or higher (``"max"``) is better.
     """
 
     name = "task"
+    monitor = ("loss", "min")
 
     def loss(self, outputs, targets) -> torch.Tensor:
         raise NotImplementedError
@@ -328,7 +378,7 @@ def set_rng_state(state: dict) -> None:
 class TrainConfig:
     """Settings of a :class:`Trainer` run (the CLI's flags).
 
-    ``lr=None`` takes :data:`DEFAULT_LR` of the optimizer. ``step_size=None`` with the step
+    ``lr=None`` takes :data:`DEFAULT_LR` of the optimizer (and ``lr`` then holds it). ``step_size=None`` with the step
     schedule divides the rate by 10 (``gamma``) every third of the run. ``patience=None`` never
     stops early. ``progress=None`` shows tqdm bars only on a terminal. ``ema`` (a decay such as
     0.999) keeps an exponential moving average of the weights (:meth:`Trainer.update_ema`):
@@ -368,10 +418,13 @@ class TrainConfig:
             raise TrainingError(f"patience must be at least 1 epoch, got {self.patience}")
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise TrainingError(f"the EMA decay must be between 0 and 1 (e.g. 0.999), got {self.ema}")
+        if self.lr is None:     # resolved here, so that run.json and last.pt record the rate used
+            self.lr = DEFAULT_LR[self.optimizer]
+        self.lr = float(self.lr)
 
     @property
     def learning_rate(self) -> float:
-        return float(self.lr if self.lr is not None else DEFAULT_LR[self.optimizer])
+        return self.lr
 
 
 @dataclass
@@ -406,7 +459,7 @@ class Trainer:
         Built with :func:`rawcv.models.create_model` (its ``rawcv_config`` goes in checkpoints).
     task : Task
     train_loader, val_loader : DataLoader
-        ``val_loader`` may be None: then the training loss is monitored for best / early stop.
+        ``val_loader`` may be None: then the training metrics decide the best epoch and early stop.
         Loaders from :func:`make_loader` get their shuffling re-seeded every epoch.
     config : TrainConfig
     out_dir : path, optional
@@ -453,9 +506,12 @@ class Trainer:
         self.history: list = []
         self.epoch = 0                     # epochs completed
         self.best_loss: Optional[float] = None
+        self.best_score: Optional[float] = None      # of task.monitor at the best epoch
         self.best_epoch: Optional[int] = None
         self.bad_epochs = 0
         self.stopped_early = False
+        self._plotted_at: Optional[float] = None
+        self._plotted_rows = 0
 
     # --- setup -----------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -633,10 +689,11 @@ class Trainer:
             row["time_s"] = round(time.perf_counter() - t0, 3)
             self.history.append(row)
             self.epoch = epoch
-            monitored = val_m["loss"] if val_m is not None else train_m["loss"]
-            improved = self.best_loss is None or monitored < self.best_loss - c.min_delta
+            monitored = val_m if val_m is not None else train_m
+            improved = self._improves(monitored)
             if improved:
-                self.best_loss, self.best_epoch, self.bad_epochs = monitored, epoch, 0
+                self.best_loss, self.best_epoch, self.bad_epochs = monitored["loss"], epoch, 0
+                self.best_score = monitored[self.task.monitor[0]]
             else:
                 self.bad_epochs += 1
                 if c.patience is not None and self.bad_epochs >= c.patience:
@@ -649,8 +706,11 @@ class Trainer:
                 self.save_last()
                 self.write_logs()
             if self.stopped_early:
-                self.log(f"early stop: no improvement of the {'validation' if val_m else 'training'} loss for "
-                         f"{self.bad_epochs} epochs (best {self.best_loss:.4f} at epoch {self.best_epoch})")
+                self.log(f"early stop: no improvement of the {'validation' if val_m else 'training'} "
+                         f"{self.task.monitor[0]} for {self.bad_epochs} epochs (best {self.best_score:.4f} at "
+                         f"epoch {self.best_epoch})")
+        if self.history:
+            self.write_logs(final=True)
         out = self.out_dir
         return FitResult(
             history=list(self.history), best_epoch=self.best_epoch, best_loss=self.best_loss,
@@ -658,6 +718,21 @@ class Trainer:
             last_path=out / LAST if out is not None else None,
             best_path=out / BEST if out is not None and (out / BEST).exists() else None,
         )
+
+    def _improves(self, metrics: dict) -> bool:
+        """Whether an epoch's ``metrics`` beat the best so far by the task's :attr:`Task.monitor`
+        (by ``min_delta``); a tie of a "max" score goes to the lower loss."""
+        if self.best_score is None:
+            return True
+        key, mode = self.task.monitor
+        value, delta = metrics[key], self.config.min_delta
+        if mode == "min":
+            return value < self.best_score - delta
+        return value > self.best_score + delta or (value == self.best_score and metrics["loss"] < self.best_loss)
+
+    def _best_score_of(self, row: dict):
+        key = self.task.monitor[0]
+        return row.get(f"val_{key}", row.get(f"train_{key}"))
 
     def _epoch_line(self, row: dict, improved: bool) -> str:
         parts = [f"epoch {row['epoch']}/{self.config.epochs}"]
@@ -670,7 +745,8 @@ class Trainer:
 
     # --- checkpoints and logs --------------------------------------------------------------
     def trainer_state(self) -> dict:
-        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "best_score": self.best_score,
+                "monitor": list(self.task.monitor), "bad_epochs": self.bad_epochs,
                 "stopped_early": self.stopped_early, "config": asdict(self.config)}
 
     def save_last(self, path=None, **extra) -> Path:
@@ -716,6 +792,11 @@ class Trainer:
         self.epoch = int(ckpt["epoch"])
         t = ckpt["trainer"]
         self.best_loss, self.best_epoch = t.get("best_loss"), t.get("best_epoch")
+        if t.get("monitor") == list(self.task.monitor):
+            self.best_score = t.get("best_score")
+        else:   # a run saved before the task monitored what it does now
+            best_row = next((r for r in self.history if r.get("epoch") == self.best_epoch), {})
+            self.best_score = self._best_score_of(best_row)
         self.bad_epochs = int(t.get("bad_epochs", 0))
         self.stopped_early = False
         self.log(f"resumed from {ckpt['path']} at epoch {self.epoch}")
@@ -751,15 +832,22 @@ class Trainer:
             group["lr"] = lr
         sched._last_lr = list(lrs)
 
-    def write_logs(self) -> None:
-        """Rewrite ``metrics.json``, ``metrics.csv`` and ``curves.png`` from the history (atomically)."""
+    def write_logs(self, *, final: bool = False) -> None:
+        """Rewrite ``metrics.json`` and ``metrics.csv`` from the history (atomically), and
+        ``curves.png`` after the first epoch, every :data:`CURVES_INTERVAL_S` seconds and when
+        ``final`` (each time only if rows were added since the last plot)."""
         if self.out_dir is None:
             return
-        write_history(self.history, self.out_dir)
+        due = final or self._plotted_at is None or time.monotonic() - self._plotted_at >= CURVES_INTERVAL_S
+        plot = due and self._plotted_rows != len(self.history)
+        write_history(self.history, self.out_dir, plot=plot)
+        if plot:
+            self._plotted_at, self._plotted_rows = time.monotonic(), len(self.history)
 
 
-def write_history(history: list, out_dir) -> None:
-    """``metrics.json`` (a list of rows), ``metrics.csv`` (one row per epoch) and ``curves.png``."""
+def write_history(history: list, out_dir, *, plot: bool = True) -> None:
+    """``metrics.json`` (a list of rows), ``metrics.csv`` (one row per epoch) and, with ``plot``,
+    ``curves.png``."""
     from ..io.atomic import write_bytes_atomic
     from .plots import plot_history
 
@@ -774,7 +862,8 @@ def write_history(history: list, out_dir) -> None:
     for row in history:
         writer.writerow(row)
     write_bytes_atomic(out_dir / METRICS_CSV, buf.getvalue().encode(), overwrite=True)
-    plot_history(history, out_dir / CURVES_PNG)
+    if plot:
+        plot_history(history, out_dir / CURVES_PNG)
 
 
 def fit_and_report(trainer: "Trainer", *, resume: bool = False, metric: str, label: str, loss_name: str = "loss",
@@ -793,7 +882,9 @@ def fit_and_report(trainer: "Trainer", *, resume: bool = False, metric: str, lab
 
 
 __all__ = ["Trainer", "TrainConfig", "FitResult", "Task", "TrainingError", "make_loader", "make_loaders",
-           "fit_and_report", "progress_bar", "inference", "predict_batches", "starting_checkpoint", "checkpoint_architecture", "require_model_task",
+           "fit_and_report", "progress_bar", "inference", "predict_batches", "starting_checkpoint",
+           "checkpoint_architecture", "require_model_task", "require_task", "require_classes", "CHECKPOINT_TASKS",
+           "MODEL_TASK_OF",
            "require_resumed_classes", "load_trained", "resolve_device",
            "seed_everything", "seed_worker", "move_to", "get_rng_state", "set_rng_state", "write_history",
            "OPTIMIZERS", "SCHEDULES", "DEFAULT_LR"]

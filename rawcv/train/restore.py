@@ -42,11 +42,13 @@ from ..errors import OutputExistsError, RawcvError
 from .checkpoint import CheckpointError, load_state_dict
 from .engine import (Task, TrainConfig, Trainer, TrainingError, checkpoint_architecture, fit_and_report,
                     inference, load_trained, make_loaders, progress_bar, require_model_task,
-                    resolve_device, seed_everything, starting_checkpoint)
+                    require_task, resolve_device, seed_everything, starting_checkpoint)
 
 TASK = "restore"
 GAN_LOSSES = ("bce", "lsgan")
 DEFAULT_GENERATOR = "unet_generator"
+#: Input channels of a generator: 4 packed raw planes and their 4 noise-variance maps.
+GENERATOR_CHANNELS = 8
 DEFAULT_GENERATOR_KWARGS = {"base_width": 16}
 DEFAULT_DISCRIMINATOR = "patchgan70"
 DEFAULT_DISCRIMINATOR_KWARGS = {"base_width": 32}
@@ -471,9 +473,7 @@ def build_discriminator(ckpt: dict, device="cpu") -> nn.Module:
 # --------------------------------------------------------------------------------------------
 
 def _check_task(ckpt: dict) -> None:
-    task = ckpt["config"].get("task")
-    if task != TASK:
-        raise CheckpointError(f"{ckpt['path']}: a {task!r} checkpoint, not a restoration model")
+    require_task(ckpt, TASK, "a restoration model")
 
 
 def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs: Optional[dict] = None,
@@ -537,7 +537,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
     FitResult
     """
     from ..data.restore import RestorePairs, SynthRestoreSet, TARGET_DESCRIPTION, TARGET_SPACE, fresh_loader
-    from ..models import create_model, list_models, model_task
+    from ..models import create_model
     from .classify import _write_run_info
     from .engine import make_loader
 
@@ -570,10 +570,11 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
         model_kwargs = {**DEFAULT_GENERATOR_KWARGS, **(model_kwargs or {})}
     if not resume and discriminator == DEFAULT_DISCRIMINATOR:
         disc_kwargs = {**DEFAULT_DISCRIMINATOR_KWARGS, **(disc_kwargs or {})}
-    require_model_task(model, "restore_generator", "restoration generators")
-    if not l1_only and model_task(discriminator) != "restore_discriminator":
-        raise TrainingError(f"{discriminator!r} is not a discriminator; discriminators are: "
-                            f"{', '.join(list_models('restore_discriminator'))}")
+    require_model_task(model, "restore_generator", "restoration generators", in_chans=GENERATOR_CHANNELS,
+                       kwargs=model_kwargs)
+    if not l1_only:
+        require_model_task(discriminator, "restore_discriminator", "discriminators",
+                           in_chans=discriminator_channels(d_view), kwargs=disc_kwargs)
 
     config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, schedule=schedule, weight_decay=weight_decay,
                          momentum=momentum, patience=patience, ema=ema, device=device, seed=seed, compile=compile,
@@ -598,7 +599,7 @@ def train_restorer(out, *, data=None, model: Optional[str] = None, model_kwargs:
         source = "on-the-fly"
 
     seed_everything(seed)
-    net = create_model(model, in_chans=8, num_classes=3, **(model_kwargs or {}))
+    net = create_model(model, in_chans=GENERATOR_CHANNELS, num_classes=3, **(model_kwargs or {}))
     if init and not resume:
         load_state_dict(net, base_ckpt)
         say(f"initialised the generator from {base_ckpt['path']}")
@@ -718,7 +719,7 @@ def tiled_apply(fn, x: torch.Tensor, *, tile: int = 128, overlap: int = 16, alig
 
 def load_restorer(weights, device="auto"):
     """``(generator, ckpt, device)`` of a restoration checkpoint (file or run folder), in eval mode."""
-    return load_trained(weights, device, check=_check_task, name_classes=False)
+    return load_trained(weights, device, check=_check_task)
 
 
 def generator_options(ckpt: dict) -> dict:
@@ -837,7 +838,7 @@ def camera_to_output(rgb, meta, pipeline="default", *, quantize: bool = True) ->
 
 def _output_path(path: Path, output, linear: bool, multiple: bool) -> Path:
     if output is None:
-        raise RawcvError("give -o/--output (a file, or a folder for several inputs)")
+        raise RawcvError("give -o/--out (a file, or a folder for several inputs)")
     o = Path(output)
     if multiple or o.is_dir() or str(output).endswith(("/", "\\")):
         return o / (path.stem + (".tiff" if linear else ".png"))

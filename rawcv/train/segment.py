@@ -23,10 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import OutputExistsError, RawcvError
-from .checkpoint import CheckpointError, load_state_dict
+from .checkpoint import load_state_dict
 from .engine import (Task, TrainConfig, Trainer, checkpoint_architecture, fit_and_report, inference,
-                    load_trained, make_loader, make_loaders, predict_batches, require_model_task,
-                    require_resumed_classes, resolve_device, seed_everything, starting_checkpoint)
+                    load_trained, make_loader, make_loaders, predict_batches, require_classes,
+                    require_model_task, require_resumed_classes, require_task, resolve_device, seed_everything,
+                    starting_checkpoint)
 
 TASK = "segment"
 DEFAULT_MODEL = "unet_small"
@@ -210,9 +211,8 @@ def load_segmentation_data(data, *, layout: str = "packed", pipeline=None, val_f
 # --------------------------------------------------------------------------------------------
 
 def _check_task(ckpt: dict) -> None:
-    task = ckpt["config"].get("task")
-    if task != TASK:
-        raise CheckpointError(f"{ckpt['path']}: a {task!r} checkpoint, not a segmentation model")
+    require_task(ckpt, TASK, "a segmentation model")
+    require_classes(ckpt)
 
 
 def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Optional[dict] = None,
@@ -263,7 +263,8 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
     model, model_kwargs = checkpoint_architecture(base_ckpt, model, model_kwargs, resume=resume, log=say)
     layout, pipeline = run_input(base_ckpt, layout, pipeline, resume=resume)
     model = model or DEFAULT_MODEL
-    require_model_task(model, TASK, "segmentation models")
+    in_chans = 4 if layout == "packed" else 3
+    require_model_task(model, TASK, "segmentation models", in_chans=in_chans, kwargs=model_kwargs)
 
     if lr is None and optimizer == "adam":
         lr = DEFAULT_ADAM_LR
@@ -278,7 +279,6 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
                                                        train_transform=transform)
     require_resumed_classes(base_ckpt, classes, data, resume=resume)
     seed_everything(seed)
-    in_chans = 4 if layout == "packed" else 3
     net = create_model(model, in_chans=in_chans, num_classes=len(classes), **(model_kwargs or {}))
     if init and not resume:
         load_state_dict(net, base_ckpt, skip_prefixes=("head.",))

@@ -49,3 +49,19 @@ def test_the_same_seed_gives_the_same_raw_files_with_or_without_truth(tmp_path):
     full, _ = _synth(tmp_path / "b", "classify", "--with-truth")
     for dng in sorted(plain.rglob("*.dng")):
         assert dng.read_bytes() == (full / dng.relative_to(plain)).read_bytes()
+
+
+@pytest.mark.parametrize("case", ["file", "under_file", "name_too_long"])
+def test_synth_bad_output_folder_is_one_line_and_creates_nothing(tmp_path, case, capsys):
+    from rawcv.cli import main
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    out = {"file": blocker, "under_file": blocker / "ds", "name_too_long": tmp_path / ("x" * 300)}[case]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code = main(["synth", "--task", "classify", "-n", "2", "--size", "32", "-o", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("rawcv synth: error: ")
+    assert str(out if case != "under_file" else blocker) in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert blocker.read_text() == "x"

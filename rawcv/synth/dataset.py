@@ -157,8 +157,17 @@ def make_dataset(out_dir, cfg: SynthConfig, *, overwrite: bool = False, command:
     no half dataset behind.
     """
     cfg.validate()
+    from ..batch import make_output_folder
+
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
+    try:
+        exists = out_dir.exists()
+    except OSError as exc:      # e.g. a name longer than the file system allows
+        raise RawcvError(f"{out_dir}: cannot create the dataset folder ({exc.strerror or exc})") from None
+    if exists and not out_dir.is_dir():
+        raise RawcvError(f"{out_dir}: is a file, not a folder for the dataset")
+    make_output_folder(out_dir.parent)
+    if exists and any(out_dir.iterdir()):
         if not overwrite:
             raise OutputExistsError(f"{out_dir}: exists and is not empty (use --overwrite to replace it)")
     noise_spec = parse_noise(cfg.noise)
@@ -166,8 +175,12 @@ def make_dataset(out_dir, cfg: SynthConfig, *, overwrite: bool = False, command:
     tmp = out_dir.with_name(f".{out_dir.name}.partial")
     if tmp.exists():
         shutil.rmtree(tmp)
-    for s in SPLITS:
-        (tmp / s).mkdir(parents=True)
+    try:
+        for s in SPLITS:
+            (tmp / s).mkdir(parents=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RawcvError(f"{out_dir}: cannot create the dataset folder ({exc.strerror or exc})") from None
     items = []
     counts = split_counts(cfg.n, cfg.split)
     try:

@@ -146,7 +146,7 @@ def test_dataset_is_reproducible_bit_for_bit(tmp_path):
 def test_synth_cli_manifest_splits_masks_and_labels(tmp_path):
     out = tmp_path / "ds"
     proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "synth", "--task", "classify", "-n", "10",
-                           "-o", str(out), "--size", "64", "--noise", "high", "--seed", "3", "--quiet"],
+                           "-o", str(out), "--size", "64", "--noise", "high", "--seed", "3", "--with-truth", "--quiet"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())

@@ -85,9 +85,8 @@ def model_arg_pair(text):
     return key.strip(), parsed
 
 
-# What ``rawcv train classify`` uses without options: sized so that a CPU learns the synthetic
-# shapes of ``rawcv synth --task classify -n 200`` in minutes (docs/CLASSIFY_RESULTS.md). They live
-# here, not in rawcv.train, because --help shows them without importing torch.
+# What ``rawcv train classify`` uses without options: sized for a run of minutes on a CPU. They
+# live here, not in rawcv.train, because --help shows them without importing torch.
 CLASSIFY_EPOCHS = 100
 CLASSIFY_BATCH = 32
 CLASSIFY_INPUT_SIZE = 32

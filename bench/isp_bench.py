@@ -281,18 +281,17 @@ def measure(args, path: Path) -> tuple:
 
 
 def check_level_table(curve="srgb", gamma=2.2, bits=8) -> tuple:
-    """Compare the fused path's memo table (``fused._levels_row``) with ``tone._lookup_level`` on
+    """Compare the fused path's memo table (``tone._levels_row``) with ``tone._lookup_level`` on
     every one of the 2^32 float32 bit patterns; returns (mismatches, seconds)."""
     import numba
 
     from rawcv.isp import tone
-    from rawcv.pipeline import fused
 
-    thr, coarse, bins = fused._tables(curve, gamma, bits)
+    thr, coarse, bins = tone.level_tables(curve, gamma, bits)
     if int(bins[0]) == 0:
         return 0, 0.0                                  # no table for this curve: nothing to check
     maxval = (1 << bits) - 1
-    levels_row, lookup = fused._levels_row, tone._lookup_level
+    levels_row, lookup = tone._levels_row, tone._lookup_level
 
     @numba.njit(parallel=True, nogil=True)
     def mismatches(start, rows, shift, split, low, step):
@@ -315,14 +314,10 @@ def check_level_table(curve="srgb", gamma=2.2, bits=8) -> tuple:
 
 
 def _fused_tone_tail(rgb, meta):
-    """The fused path's gamma + quantise tail alone, on a float32 RGB frame."""
-    from rawcv.pipeline import fused
-    from rawcv.pipeline.frame import RGB, Frame
-    from rawcv.pipeline.stages import make_stage
+    """The fused path's gamma + quantise step alone (the same row function), on a float32 RGB frame."""
+    from rawcv.isp.tone import encode_quantize
 
-    segment = fused.Segment("tail", [make_stage({"stage": "gamma", "curve": "srgb"}),
-                                     make_stage({"stage": "quantize", "bits": 8})])
-    return lambda: fused.run_tail(segment, Frame(rgb, RGB, meta))
+    return lambda: encode_quantize(rgb, curve="srgb", bits=8)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -99,20 +99,21 @@ def test_fused_equals_stage_by_stage_with_overridden_levels(cfa):
     assert_same(p.run(raw, backend="fused").image, p.run(raw, backend="numba").image)
 
 
-def test_fused_plan_of_core_is_a_single_head():
+def test_fused_plan_of_core_is_a_single_pass():
+    # gamma directly followed by quantize is one step: the exact level table
     assert load_pipeline("core").fused_plan() == [
-        ("head", ["black_level", "white_balance", "demosaic", "gamma", "quantize"])]
+        ("fused", ["black_level", "white_balance", "demosaic", "gamma+quantize"])]
     assert load_pipeline("linear").fused_plan() == [
-        ("head", ["black_level", "white_balance", "demosaic", "color_matrix"])]
+        ("fused", ["black_level", "white_balance", "demosaic", "color_matrix"])]
     # the 3x3 median runs on rows inside the same pass, so the full default pipeline is one pass too
     assert load_pipeline("default").fused_plan() == [
-        ("head", ["black_level", "white_balance", "demosaic", "denoise", "vignetting", "color_matrix", "gamma",
-                  "quantize"])]
-    # a 5x5 filter cannot: it splits the schedule into head, single stage and tail
+        ("fused", ["black_level", "white_balance", "demosaic", "denoise", "vignetting", "color_matrix",
+                   "gamma+quantize"])]
+    # a 5x5 filter cannot: it splits the schedule into a pass, the stage alone and another pass
     five = Pipeline(["black_level", "white_balance", "demosaic", {"stage": "denoise", "size": 5}, "gamma",
                      "quantize"])
-    assert five.fused_plan() == [("head", ["black_level", "white_balance", "demosaic"]), ("stage", ["denoise"]),
-                                 ("tail", ["gamma", "quantize"])]
+    assert five.fused_plan() == [("fused", ["black_level", "white_balance", "demosaic"]), ("stage", ["denoise"]),
+                                 ("stage", ["gamma+quantize"])]
 
 
 @pytest.mark.parametrize("name", ["core", "default", "power16", "linear"])

@@ -1,15 +1,27 @@
-"""Numba ISP stages. Each is a public function that validates, converts once to float32,
-allocates the output and calls a private ``@njit(parallel=True, cache=True)`` kernel."""
+"""Numba ISP stages. Each concern module holds public functions that validate, convert once to
+float32, allocate the output and call a private ``@njit(parallel=True, cache=True)`` kernel, and
+ends with the :class:`~rawcv.isp.stage.Stage` declarations built on them (see
+:mod:`rawcv.isp.stage`)."""
 
+import importlib
+import pkgutil
+
+# in the order of a pipeline, which is the order `rawcv stages` lists the stages in
 from ._validate import MIN_SIDE
+from .stage import STAGES, Fusion, FusedOp, Param, Stage, make_stage, register_stage
 from .black_level import saturation_mask, subtract_black_level
-from .color import SRGB_TO_XYZ, apply_color_matrix, camera_to_srgb_matrix
-from .demosaic import DEMOSAIC_MIN_SIDE, demosaic_bilinear, mosaic_rgb
-from .denoise import denoise, denoise_mean, denoise_median, denoise_min_side
-from .tone import encode, gamma_decode, gamma_encode, quantize, srgb_decode, srgb_encode
-from .vignetting import VignettingModel, apply_vignetting, correct_vignetting, fit_vignetting, vignetting_gain
 from .white_balance import (gains_gray_world, gains_white_world, normalize_gains, white_balance,
                             white_balance_gray_world, white_balance_white_world)
+from .demosaic import DEMOSAIC_MIN_SIDE, demosaic_bilinear, mosaic_rgb
+from .denoise import denoise, denoise_mean, denoise_median, denoise_min_side
+from .vignetting import VignettingModel, apply_vignetting, correct_vignetting, fit_vignetting, vignetting_gain
+from .color import SRGB_TO_XYZ, apply_color_matrix, camera_to_srgb_matrix
+from .tone import encode, gamma_decode, gamma_encode, quantize, srgb_decode, srgb_encode
+
+# every concern module registers its stages on import: a new module needs no line here
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "subtract_black_level", "saturation_mask", "white_balance", "gains_gray_world", "gains_white_world",
@@ -18,4 +30,5 @@ __all__ = [
     "correct_vignetting", "apply_vignetting", "fit_vignetting", "SRGB_TO_XYZ", "camera_to_srgb_matrix",
     "apply_color_matrix", "gamma_encode", "gamma_decode", "srgb_encode", "srgb_decode", "encode", "quantize",
     "MIN_SIDE", "DEMOSAIC_MIN_SIDE", "denoise_min_side",
+    "Stage", "Param", "Fusion", "FusedOp", "STAGES", "register_stage", "make_stage",
 ]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .frame import MOSAIC, RAW, RAW_RGB, RGB
+from .stage import FusedOp, Fusion, Param, Stage, register_stage
+
 
 @njit(cache=True, nogil=True)
 def _normalize_scalar(value, black, inv_range):
@@ -127,3 +130,51 @@ def saturation_mask(raw, *, white) -> np.ndarray:
     rows = arr.shape[0] if arr.ndim >= 2 and arr.size else 1
     _saturation_kernel(arr.reshape(rows, -1), float(white), out.reshape(rows, -1))
     return out
+
+
+@njit(cache=True, nogil=True)
+def _black_level_fused_row(src_row, y, args, scratch, out_row):
+    """Fused-pass row function (:class:`~rawcv.isp.stage.Fusion` ``POINTWISE``) of
+    :class:`BlackLevel` on mosaic row ``y``; it also fills row ``y`` of the saturation mask. A
+    row some neighbouring band recomputes writes the same mask values again."""
+    black4, inv4, white, saturation = args
+    p = 2 * (y & 1)
+    _normalize_mosaic_row(src_row, black4[p:p + 2], inv4[p:p + 2], out_row)
+    _saturation_row(src_row, white, saturation[y])
+
+
+# --- the stage --------------------------------------------------------------------------------
+
+@register_stage
+class BlackLevel(Stage):
+    name = "black_level"
+    doc = "Subtract the per-CFA-position black level and normalise by the white level; records the saturation mask."
+    params = (
+        Param("black", "floats", None, "override the file's black level (4 values, CFA raster order)", length=4),
+        Param("white", "float", None, "override the file's white level"),
+    )
+    accepts = (RAW, RAW_RGB)
+
+    def produces(self, kind):
+        return RGB if kind == RAW_RGB else MOSAIC
+
+    def levels(self, meta):
+        black = self.black if self.black is not None else meta.black_level
+        white = self.white if self.white is not None else meta.white_level
+        return black, white
+
+    def apply(self, frame):
+        black, white = self.levels(frame.meta)
+        out = subtract_black_level(frame.data, black=black, white=white)
+        mask = saturation_mask(frame.data, white=white)
+        return frame.with_data(out, self.produces(frame.kind), saturation=mask)
+
+    def fusion(self, kind):
+        return Fusion.POINTWISE if kind == RAW else None
+
+    def fused_op(self, ctx):
+        black, white = self.levels(ctx.meta)
+        black4, inv4 = level_tables(black, white)
+        saturation = np.empty(ctx.shape, dtype=np.bool_)
+        return FusedOp(_black_level_fused_row, (black4, inv4, float(white), saturation),
+                       changes={"saturation": saturation})

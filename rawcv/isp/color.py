@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Optional
+
 import numpy as np
 from numba import njit, prange
 
+from ..errors import PipelineError
 from ._validate import as_rgb
+from .frame import RGB
+from .stage import FusedOp, Fusion, Param, Stage, register_stage
 
 # IEC 61966-2-1 linear sRGB (D65) -> XYZ
 SRGB_TO_XYZ = np.array(
@@ -54,6 +60,12 @@ def _matrix_row(src_row, m, out_row):
         out_row[3 * x + 2] = b
 
 
+@njit(cache=True, nogil=True)
+def _matrix_fused_row(src_row, y, args, scratch, out_row):
+    """Fused-pass row function of :class:`ColorMatrix`: ``args[0]`` is the float32 matrix."""
+    _matrix_row(src_row, args[0], out_row)
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _matrix_kernel(src, m, out):
     h, w, _ = src.shape
@@ -74,7 +86,60 @@ def apply_color_matrix(image, matrix) -> np.ndarray:
     [2.0, 1.0, 0.5]
     """
     arr = as_rgb(image)
-    m = np.ascontiguousarray(np.asarray(matrix, dtype=np.float32).reshape(3, 3))
     out = np.empty_like(arr)
-    _matrix_kernel(arr, m, out)
+    _matrix_kernel(arr, _float32_matrix(matrix), out)
     return out
+
+
+def _float32_matrix(matrix) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(matrix, dtype=np.float32).reshape(3, 3))
+
+
+# --- the stage --------------------------------------------------------------------------------
+
+@register_stage
+class ColorMatrix(Stage):
+    name = "color_matrix"
+    doc = "Camera RGB -> linear sRGB from the file's colour matrix (or an explicit 3x3 matrix)."
+    params = (
+        Param("matrix", "floats", None, "explicit 3x3 camera->output matrix, row-major (default: from the file)", length=9),
+        Param("missing", "str", "skip", "if the file has no colour matrix", choices=("skip", "error")),
+    )
+    accepts = (RGB,)
+    linear_only = True
+
+    def resolve_matrix(self, meta) -> Optional[np.ndarray]:
+        """The matrix for a file with ``meta`` (None: the file has none and ``missing`` is skip)."""
+        if self.matrix is not None:
+            return np.asarray(self.matrix, dtype=np.float64).reshape(3, 3)
+        if meta.xyz_to_cam is None:
+            if self.missing == "error":
+                raise PipelineError("stage 'color_matrix': the file has no colour matrix")
+            return None
+        return camera_to_srgb_matrix(meta.xyz_to_cam)
+
+    def resolve_and_note(self, meta, notes) -> Optional[np.ndarray]:
+        """:meth:`resolve_matrix`, with the matrix used (or why none was) added to ``notes``:
+        the same record entry whichever backend runs."""
+        m = self.resolve_matrix(meta)
+        if m is None:
+            self.note(notes, skipped="file has no colour matrix")
+        else:
+            self.note(notes, matrix=np.round(m, 6).tolist())
+        return m
+
+    def color_space(self, space, meta):
+        if self.matrix is not None:
+            return replace(space, primaries="custom RGB")
+        return space if meta.xyz_to_cam is None else replace(space, primaries="sRGB")
+
+    def apply(self, frame):
+        m = self.resolve_and_note(frame.meta, frame.notes)
+        return frame if m is None else frame.with_data(apply_color_matrix(frame.data, m))
+
+    def fusion(self, kind):
+        return Fusion.POINTWISE
+
+    def fused_op(self, ctx):
+        m = self.resolve_and_note(ctx.meta, ctx.notes)
+        return FusedOp(None) if m is None else FusedOp(_matrix_fused_row, (_float32_matrix(m),))

@@ -10,7 +10,9 @@ import numpy as np
 from numba import njit, prange
 
 from ..meta import cfa_code, validate_cfa
-from ._validate import as_mosaic, as_rgb
+from ._validate import MIN_SIDE, as_mosaic, as_rgb
+from .frame import MOSAIC, RGB
+from .stage import FusedOp, Fusion, Param, Stage, register_stage
 
 # the 3 x 3 window needs three rows and columns (mirroring a 2-pixel side would read outside it)
 DEMOSAIC_MIN_SIDE = 3
@@ -88,6 +90,16 @@ def _demosaic_row(above, row, below, kinds_row, out_row):
         out_row[3 * k + 3] = r
         out_row[3 * k + 4] = g
         out_row[3 * k + 5] = b
+
+
+@njit(cache=True, nogil=True)
+def _demosaic_fused_row(above, row, below, y, args, scratch, out_row):
+    """Fused-pass row function (:class:`~rawcv.isp.stage.Fusion` ``DEMOSAIC``) of
+    :class:`Demosaic`: RGB row ``y`` from mosaic rows ``y - 1, y, y + 1``; ``args[0]`` holds
+    the pixel kinds of the 2 x 2 tile."""
+    kinds = args[0]
+    p = 2 * (y & 1)
+    _demosaic_row(above, row, below, kinds[p:p + 2], out_row)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -187,3 +199,31 @@ def mosaic_rgb(image, *, cfa: str) -> np.ndarray:
     out = np.empty(arr.shape[:2], dtype=np.float32)
     _mosaic_kernel(arr, cfa_code(cfa), out)
     return out
+
+
+# --- the stage --------------------------------------------------------------------------------
+
+@register_stage
+class Demosaic(Stage):
+    name = "demosaic"
+    doc = "Bilinear demosaicing (skipped for linear raw, which is already RGB)."
+    params = (Param("method", "str", "bilinear", "interpolation", choices=("bilinear",)),)
+    accepts = (MOSAIC,)
+
+    def produces(self, kind):
+        return RGB
+
+    def min_side(self, kind):
+        return DEMOSAIC_MIN_SIDE if kind == MOSAIC else MIN_SIDE
+
+    def apply(self, frame):
+        if frame.kind == RGB:  # a linear DNG: nothing to interpolate
+            self.note(frame, skipped="input is already RGB (linear raw)")
+            return frame
+        return frame.with_data(demosaic_bilinear(frame.data, cfa=frame.cfa), RGB)
+
+    def fusion(self, kind):
+        return Fusion.DEMOSAIC if kind == MOSAIC else None
+
+    def fused_op(self, ctx):
+        return FusedOp(_demosaic_fused_row, (pixel_kinds(cfa_code(ctx.meta.cfa)),))

@@ -11,6 +11,8 @@ from numba import njit, prange
 
 from ..meta import validate_cfa
 from ._validate import as_float_image
+from .frame import MOSAIC, RGB
+from .stage import FusedOp, Fusion, Param, Stage, register_stage
 
 SIZES = (3, 5)
 
@@ -113,6 +115,19 @@ def _mean3_row(above, row, below, d, colsum, out):
         q = n - d + j
         p = q - d
         out[q] = (0.0 + colsum[p] + colsum[q] + colsum[p]) * scale
+
+
+@njit(cache=True, nogil=True)
+def _median3_fused_row(above, row, below, y, args, scratch, out):
+    """Fused-pass row function (``WINDOW``) of the 3 x 3 median on flat RGB rows."""
+    _median3_row(above, row, below, 3, out)
+
+
+@njit(cache=True, nogil=True)
+def _mean3_fused_row(above, row, below, y, args, scratch, out):
+    """Fused-pass row function (``WINDOW``) of the 3 x 3 mean on flat RGB rows; ``scratch``
+    is a float64 row for the column sums."""
+    _mean3_row(above, row, below, 3, scratch, out)
 
 
 BAND_ROWS = 16
@@ -288,3 +303,33 @@ def denoise(image, *, method: str = "median", size: int = 3, cfa=None, out=None)
     raise ValueError(f"unknown denoise method {method!r}: expected 'median' or 'mean'")
 
 
+
+
+# --- the stage --------------------------------------------------------------------------------
+
+@register_stage
+class Denoise(Stage):
+    name = "denoise"
+    doc = "Mean or median filter, 3x3 or 5x5; on a mosaic, same-colour neighbours only."
+    params = (
+        Param("method", "str", "median", "filter", choices=("median", "mean")),
+        Param("size", "int", 3, "window size", choices=SIZES),
+    )
+    accepts = (MOSAIC, RGB)
+
+    def min_side(self, kind):
+        return denoise_min_side(self.size, mosaic=kind == MOSAIC)
+
+    def apply(self, frame):
+        cfa = frame.cfa if frame.kind == MOSAIC else None
+        return frame.with_data(denoise(frame.data, method=self.method, size=self.size, cfa=cfa))
+
+    def fusion(self, kind):
+        # a 5 x 5 window, or same-colour neighbours two rows away on a mosaic, needs more rows
+        # than the fused pass keeps
+        return Fusion.WINDOW if kind == RGB and self.size == 3 else None
+
+    def fused_op(self, ctx):
+        if self.method == "median":
+            return FusedOp(_median3_fused_row)
+        return FusedOp(_mean3_fused_row, scratch=np.float64)

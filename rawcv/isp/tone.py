@@ -6,10 +6,15 @@ pipeline path both call them, so the two can never drift apart.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import lru_cache
+
 import numpy as np
 from numba import njit, prange
 
 from ._validate import as_float_image
+from .frame import DISPLAY, MOSAIC, QUANTIZED, RGB
+from .stage import FusedOp, Fusion, Param, Stage, register_stage
 
 CURVES = ("srgb", "power")
 
@@ -237,3 +242,252 @@ def _lookup_level(x, thresholds, coarse, maxval):
     while q < maxval and x >= thresholds[q + 1]:
         q += 1
     return q
+
+
+# --- encode + quantise as one table lookup: the fused pass's tone tail -----------------------
+
+@njit(cache=True, nogil=True)
+def _float_of_bits(bits):
+    return np.array([bits], dtype=np.uint32).view(np.float32)[0]
+
+
+@njit(cache=True, nogil=True)
+def _level_of_bits(bits, thresholds, coarse, maxval):
+    return _lookup_level(_float_of_bits(bits), thresholds, coarse, maxval)
+
+
+@njit(cache=True)
+def _build_level_bins(shift, thresholds, coarse, maxval):
+    """Memoise ``_lookup_level`` over bins of float32 bit patterns (``bits >> shift``).
+
+    Per bin: ``split``, ``low``, ``high`` such that every value in the bin has the level
+    ``high if bits >= split else low``. This holds whenever the bin holds at most one step of the
+    level function, given two properties ``_lookup_level`` has by construction: it is
+    non-decreasing in x (so in bit order on positive floats, and in reverse bit order on
+    negative ones), and all NaNs share one level. Every entry is a value of ``_lookup_level``
+    itself, so the table repeats it exactly. Returns ok=False if some bin holds more than one step
+    (the bins are too coarse for this curve and bit depth).
+    """
+    nbins = 1 << (32 - shift)
+    split = np.zeros(nbins, dtype=np.uint32)
+    low = np.zeros(nbins, dtype=np.uint16)
+    high = np.zeros(nbins, dtype=np.uint16)
+    width = 1 << shift
+    for b in range(nbins):
+        lo = b * width
+        hi = lo + width - 1
+        a = _level_of_bits(lo, thresholds, coarse, maxval)
+        z = _level_of_bits(hi, thresholds, coarse, maxval)
+        if lo == 0x7F800000 or lo == 0xFF800000:
+            # +-inf, then NaNs only: two pieces whatever their levels
+            s = lo + 1
+            z = _level_of_bits(s, thresholds, coarse, maxval)
+            if _level_of_bits(hi, thresholds, coarse, maxval) != z:
+                return split, low, high, False
+        elif a == z:
+            s = hi  # constant: high == low, the split does not matter
+        elif abs(z - a) == 1:
+            # the first bit pattern with the level of the bin's end, by bisection
+            l, r = lo + 1, hi
+            while l < r:
+                mid = (l + r) // 2
+                if _level_of_bits(mid, thresholds, coarse, maxval) == z:
+                    r = mid
+                else:
+                    l = mid + 1
+            s = l
+        else:
+            return split, low, high, False
+        split[b] = s
+        low[b] = a
+        high[b] = z
+    return split, low, high, True
+
+
+LEVEL_BIN_SHIFTS = (16, 15, 14)   # 64 Ki .. 256 Ki bins; the first whose bins hold one step each
+_NO_BINS = (np.uint32(0), np.zeros(1, np.uint32), np.zeros(1, np.uint16), np.zeros(1, np.int32))
+
+
+@lru_cache(maxsize=8)
+def level_tables(curve: str, gamma: float, bits: int):
+    """``(thresholds, coarse, bins)`` of :func:`encode_quantize_table` plus its memo table
+    ``bins = (shift, split, low, step)`` (shift 0: none fits; look each value up instead)."""
+    thr, coarse = encode_quantize_table(curve, gamma, bits)
+    maxval = (1 << bits) - 1
+    for shift in LEVEL_BIN_SHIFTS:
+        split, low, high, ok = _build_level_bins(shift, thr, coarse, maxval)
+        if ok:
+            small = maxval <= 255
+            step = high.astype(np.int32) - low.astype(np.int32)
+            return thr, coarse, (np.uint32(shift), split, low.astype(np.uint8 if small else np.uint16),
+                                 step.astype(np.int16 if small else np.int32))
+    return thr, coarse, _NO_BINS
+
+
+@njit(cache=True, nogil=True)
+def _levels_row(src_row, shift, split, low, step, out_row):
+    # _lookup_level through its memo table (see _build_level_bins): a few loads and integer
+    # operations per value, no branch (a select here compiles to a branch that real images
+    # mispredict)
+    bits = src_row.view(np.uint32)
+    for j in range(bits.size):
+        v = bits[j]
+        k = v >> shift
+        out_row[j] = low[k] + step[k] * (v >= split[k])
+
+
+@njit(cache=True, nogil=True)
+def _encode_fused_row(src_row, y, args, scratch, out_row):
+    """Fused-pass row function of :class:`Gamma`: ``args`` are (curve id, exponent)."""
+    curve, exponent = args
+    for j in range(src_row.size):
+        out_row[j] = _encode_scalar(src_row[j], curve, exponent)
+
+
+@njit(cache=True, nogil=True)
+def _quantize_fused_row(src_row, y, args, scratch, out_row):
+    """Fused-pass row function of :class:`Quantize`: ``args[0]`` is the largest level."""
+    maxval = args[0]
+    for j in range(src_row.size):
+        out_row[j] = _quantize_scalar(src_row[j], maxval)
+
+
+@njit(cache=True, nogil=True)
+def _encode_quantize_fused_row(src_row, y, args, scratch, out_row):
+    """Fused-pass row function of :class:`EncodeQuantize`: the levels of the encoded values,
+    through the memo table where one fits, else through the threshold table."""
+    shift, split, low, step, thresholds, coarse, maxval = args
+    if shift > 0:
+        _levels_row(src_row, shift, split, low, step, out_row)
+    else:
+        for j in range(src_row.size):
+            out_row[j] = _lookup_level(src_row[j], thresholds, coarse, maxval)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _encode_quantize_kernel(src, args, out):
+    # src, out: (h, n) rows
+    for y in prange(src.shape[0]):
+        _encode_quantize_fused_row(src[y], y, args, src[y, :0], out[y])
+
+
+def encode_quantize(image, *, curve: str = "srgb", gamma: float = 2.2, bits: int = 8) -> np.ndarray:
+    """``quantize(encode(image, curve=curve, gamma=gamma), bits=bits)`` in one pass of table
+    lookups, with the same levels bit for bit (:func:`encode_quantize_table`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[0.0, 0.18], [0.5, 2.0]], np.float32)
+    >>> bool(np.array_equal(encode_quantize(x), quantize(encode(x))))
+    True
+    """
+    if curve not in CURVES:
+        raise ValueError(f"unknown tone curve {curve!r}: expected one of {', '.join(CURVES)}")
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits!r}")
+    src = as_float_image(image)
+    out = np.empty(src.shape, dtype=_level_dtype(bits))
+    h = src.shape[0]
+    _encode_quantize_kernel(src.reshape(h, -1), _level_args(curve, gamma, bits), out.reshape(h, -1))
+    return out
+
+
+def _level_args(curve: str, gamma: float, bits: int) -> tuple:
+    """The row function's arguments: memo table, threshold tables, largest level."""
+    thr, coarse, bins = level_tables(curve, float(_check_gamma(gamma)), bits)
+    return (*bins, thr, coarse, (1 << bits) - 1)
+
+
+# --- the stages -------------------------------------------------------------------------------
+
+def _curve_id(curve: str) -> int:
+    return CURVES.index(curve)
+
+
+def _level_dtype(bits: int):
+    return np.uint8 if bits == 8 else np.uint16
+
+
+@register_stage
+class Gamma(Stage):
+    name = "gamma"
+    doc = "Tone curve: sRGB transfer curve or power law 1/gamma."
+    params = (
+        Param("curve", "str", "srgb", "tone curve", choices=CURVES),
+        Param("gamma", "float", 2.2, "exponent of the power law", minimum=0.1),
+    )
+    accepts = (RGB, MOSAIC)
+    encodes = True
+
+    def produces(self, kind):
+        return DISPLAY
+
+    def color_space(self, space, meta):
+        return replace(space, transfer="sRGB" if self.curve == "srgb" else f"gamma {self.gamma:g}")
+
+    @property
+    def exponent(self) -> np.float32:
+        """The exponent the curve's kernels take (1 for the sRGB curve, which has its own)."""
+        return np.float32(1.0 / self.gamma) if self.curve == "power" else np.float32(1.0)
+
+    def apply(self, frame):
+        return frame.with_data(encode(frame.data, curve=self.curve, gamma=self.gamma), DISPLAY)
+
+    def fusion(self, kind):
+        return Fusion.POINTWISE
+
+    def fused_op(self, ctx):
+        return FusedOp(_encode_fused_row, (_curve_id(self.curve), self.exponent))
+
+    def fuse_with(self, following):
+        if isinstance(following, Quantize):
+            return EncodeQuantize(self, following)
+        return None
+
+
+@register_stage
+class Quantize(Stage):
+    name = "quantize"
+    doc = "Clip to [0, 1] and round to 8 or 16 bits."
+    params = (Param("bits", "int", 8, "output bit depth", choices=(8, 16)),)
+    accepts = (RGB, DISPLAY, MOSAIC)
+
+    def produces(self, kind):
+        return QUANTIZED
+
+    def apply(self, frame):
+        return frame.with_data(quantize(frame.data, bits=self.bits), QUANTIZED)
+
+    def fusion(self, kind):
+        return Fusion.POINTWISE
+
+    def fused_op(self, ctx):
+        return FusedOp(_quantize_fused_row, ((1 << self.bits) - 1,), dtype=_level_dtype(self.bits))
+
+
+class EncodeQuantize(Stage):
+    """A :class:`Gamma` directly followed by a :class:`Quantize`, as one step: each value's level
+    from rawcv's exact threshold table (:func:`encode_quantize_table`) instead of a power and a
+    rounding, with the same levels bit for bit. Schedules build it through
+    :meth:`Gamma.fuse_with`; it is not a pipeline stage of its own."""
+
+    name = "gamma+quantize"
+
+    def __init__(self, gamma: Gamma, quantize_stage: Quantize):
+        self.gamma_stage, self.quantize_stage = gamma, quantize_stage
+        self.values = {**gamma.values, **quantize_stage.values}
+
+    def produces(self, kind):
+        return QUANTIZED
+
+    def apply(self, frame):
+        return frame.with_data(encode_quantize(frame.data, curve=self.curve, gamma=self.gamma, bits=self.bits),
+                               QUANTIZED)
+
+    def fusion(self, kind):
+        return Fusion.POINTWISE
+
+    def fused_op(self, ctx):
+        return FusedOp(_encode_quantize_fused_row, _level_args(self.curve, self.gamma, self.bits),
+                       dtype=_level_dtype(self.bits))

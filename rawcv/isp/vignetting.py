@@ -12,7 +12,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numba import njit, prange
 
+from ..errors import PipelineError
 from ._validate import as_float_image
+from .frame import MOSAIC, RGB
+from .stage import FusedOp, Fusion, Param, Stage, register_stage
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,13 @@ def _vignetting_kernel(src, geom, ks, out):
     flat_out = out.reshape(h, w * nc)
     for y in prange(h):
         _vignetting_row(flat_in[y], y, nc, geom, ks, flat_out[y])
+
+
+@njit(cache=True, nogil=True)
+def _vignetting_fused_row(src_row, y, args, scratch, out_row):
+    """Fused-pass row function of :class:`Vignetting`: ``args`` are (channels, geometry, k)."""
+    nc, geom, ks = args
+    _vignetting_row(src_row, y, nc, geom, ks, out_row)
 
 
 def _params(shape, k1, k2, k3, center):
@@ -169,3 +179,34 @@ def fit_vignetting(flat_image, *, center=(0.5, 0.5), cfa=None, exclude_saturated
         weights.append(ok.sum())
     k = np.average(np.array(fits), axis=0, weights=np.array(weights, dtype=np.float64))
     return VignettingModel(float(k[0]), float(k[1]), float(k[2]), tuple(float(c) for c in center))
+
+
+# --- the stage --------------------------------------------------------------------------------
+
+@register_stage
+class Vignetting(Stage):
+    name = "vignetting"
+    doc = "Radial gain 1 + k1 r^2 + k2 r^4 + k3 r^6 about the optical centre (DNG FixVignetteRadial)."
+    params = (
+        Param("k1", "float", 0.0, "r^2 coefficient"),
+        Param("k2", "float", 0.0, "r^4 coefficient"),
+        Param("k3", "float", 0.0, "r^6 coefficient"),
+        Param("center", "floats", [0.5, 0.5], "optical centre (x, y) as fractions of width, height", length=2),
+    )
+    accepts = (MOSAIC, RGB)
+    linear_only = True
+
+    def check(self):
+        if not all(0 <= c <= 1 for c in self.center):
+            raise PipelineError("stage 'vignetting': center must be fractions in [0, 1]")
+
+    def apply(self, frame):
+        return frame.with_data(correct_vignetting(frame.data, k1=self.k1, k2=self.k2, k3=self.k3,
+                                                  center=tuple(self.center)))
+
+    def fusion(self, kind):
+        return Fusion.POINTWISE
+
+    def fused_op(self, ctx):
+        geom, ks = _params(ctx.shape, self.k1, self.k2, self.k3, tuple(self.center))
+        return FusedOp(_vignetting_fused_row, (3 if ctx.kind == RGB else 1, geom, ks))

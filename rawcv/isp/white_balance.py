@@ -9,8 +9,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..errors import PipelineError
 from ..meta import cfa_code, validate_cfa
 from ._validate import as_float_image, as_gains
+from .frame import MOSAIC, RGB
+from .stage import FusedOp, Fusion, Param, Stage, register_stage
 
 
 @njit(cache=True, nogil=True)
@@ -35,13 +38,36 @@ def _wb_mosaic_kernel(src, code, gains, out):
         _wb_mosaic_row(src[y], gains[code[row]], gains[code[row + 1]], out[y])
 
 
+@njit(cache=True, nogil=True)
+def _wb_rgb_row(src_row, gains, out_row):
+    """One flat RGB row (R, G, B interleaved) times the gains."""
+    for x in range(src_row.size // 3):
+        for c in range(3):
+            out_row[3 * x + c] = src_row[3 * x + c] * gains[c]
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _wb_rgb_kernel(src, gains, out):
     h, w, _ = src.shape
+    flat_in = src.reshape(h, 3 * w)
+    flat_out = out.reshape(h, 3 * w)
     for y in prange(h):
-        for x in range(w):
-            for c in range(3):
-                out[y, x, c] = src[y, x, c] * gains[c]
+        _wb_rgb_row(flat_in[y], gains, flat_out[y])
+
+
+@njit(cache=True, nogil=True)
+def _wb_mosaic_fused_row(src_row, y, args, scratch, out_row):
+    """Fused-pass row function of :class:`WhiteBalance` on mosaic row ``y``; ``args[0]`` holds
+    the gain of each 2 x 2 CFA position."""
+    gains4 = args[0]
+    p = 2 * (y & 1)
+    _wb_mosaic_row(src_row, gains4[p], gains4[p + 1], out_row)
+
+
+@njit(cache=True, nogil=True)
+def _wb_rgb_fused_row(src_row, y, args, scratch, out_row):
+    """Fused-pass row function of :class:`WhiteBalance` on a flat RGB row."""
+    _wb_rgb_row(src_row, args[0], out_row)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -181,3 +207,77 @@ def normalize_gains(gains, *, green_is_one: bool = True) -> np.ndarray:
     valid = as_gains(g)
     return as_gains(g / g[1]) if green_is_one else valid
 
+
+
+# --- the stage --------------------------------------------------------------------------------
+
+@register_stage
+class WhiteBalance(Stage):
+    name = "white_balance"
+    doc = "Scale R and B: camera (as shot), gray_world, white_world (percentile) or manual gains."
+    params = (
+        Param("method", "str", "camera", "where the gains come from", choices=("camera", "gray_world", "white_world", "manual")),
+        Param("gains", "floats", None, "R, G, B gains for method=manual", length=3),
+        Param("percentile", "float", 99.5, "white_world: the percentile taken as white"),
+    )
+    accepts = (MOSAIC, RGB)
+    linear_only = True
+
+    def check(self):
+        if self.method == "manual" and self.gains is None:
+            raise PipelineError("stage 'white_balance': method 'manual' needs gains: [R, G, B]")
+        if self.gains is not None and self.method != "manual":
+            raise PipelineError("stage 'white_balance': gains are only used with method 'manual'")
+        if self.gains is not None and min(self.gains) <= 0:
+            raise PipelineError("stage 'white_balance': gains must be positive")
+        if not 0 < self.percentile <= 100:
+            raise PipelineError("stage 'white_balance': percentile must be in (0, 100]")
+
+    @property
+    def estimates(self) -> bool:
+        """Whether the gains come from the image itself rather than from metadata or parameters."""
+        return self.method in ("gray_world", "white_world")
+
+    def gains_from_metadata(self, meta) -> np.ndarray:
+        """The gains of the ``camera`` and ``manual`` methods, validated: a file's NaN, infinite or
+        zero as-shot gains are refused the same way whichever backend runs."""
+        try:
+            if self.method == "camera":
+                return normalize_gains(meta.as_shot_wb)
+            return normalize_gains(self.gains, green_is_one=False)
+        except ValueError as exc:
+            source = "the file's as-shot white balance" if self.method == "camera" else f"method '{self.method}'"
+            raise PipelineError(f"stage 'white_balance': {source}: {exc}") from None
+
+    def resolve_gains(self, data, kind, meta) -> np.ndarray:
+        """The gains this stage applies to ``data`` (a ``kind`` frame), estimated where the method says so."""
+        if not self.estimates:
+            return self.gains_from_metadata(meta)
+        cfa = meta.cfa if kind == MOSAIC else None
+        try:
+            if self.method == "gray_world":
+                return gains_gray_world(data, cfa=cfa)
+            return gains_white_world(data, cfa=cfa, percentile=self.percentile)
+        except ValueError as exc:
+            raise PipelineError(f"stage 'white_balance': method '{self.method}': {exc}") from None
+
+    def apply(self, frame):
+        gains = self.resolve_gains(frame.data, frame.kind, frame.meta)
+        self.note(frame, gains=[float(g) for g in gains])
+        cfa = frame.cfa if frame.kind == MOSAIC else None
+        return frame.with_data(white_balance(frame.data, gains, cfa=cfa))
+
+    def fusion(self, kind):
+        # an estimate on a mosaic reads the stage's input once before the pass; on RGB that input
+        # would be a demosaiced frame, which the pass exists not to materialise
+        if kind == MOSAIC or (kind == RGB and not self.estimates):
+            return Fusion.POINTWISE
+        return None
+
+    def fused_op(self, ctx):
+        data = ctx.data() if self.estimates else None
+        gains = self.resolve_gains(data, ctx.kind, ctx.meta)
+        self.note(ctx, gains=[float(g) for g in gains])
+        if ctx.kind == MOSAIC:
+            return FusedOp(_wb_mosaic_fused_row, (as_gains(gains)[cfa_code(ctx.meta.cfa)],))
+        return FusedOp(_wb_rgb_fused_row, (as_gains(gains),))

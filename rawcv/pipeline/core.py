@@ -13,10 +13,10 @@ from typing import Optional
 import numpy as np
 
 from ..errors import PipelineError
+from ..isp.frame import CAMERA_LINEAR, MOSAIC, QUANTIZED, RAW, RAW_RGB, RGB, ColorSpace, Frame
+from ..isp.stage import STAGES, make_stage
 from ..meta import RawImage
-from . import fused
-from .frame import CAMERA_LINEAR, MOSAIC, QUANTIZED, RAW, RGB, ColorSpace, Frame
-from .stages import STAGES, make_stage
+from . import schedule
 
 # the top-level pipelines/ folder, shipped in the wheel as the package rawcv.pipelines
 BUILTIN_PIPELINES = "rawcv.pipelines"
@@ -74,33 +74,35 @@ class Pipeline:
     def validate(self) -> None:
         """Check the order of stages; raise :class:`PipelineError` with the reason."""
         kind = RAW
-        after_gamma = None
+        encoded_by = None
         demosaiced = False
         for i, stage in enumerate(self.stages):
-            if i == 0 and stage.name != "black_level":
-                raise PipelineError(f"pipeline '{self.name}': must start with 'black_level' "
-                                    f"(it turns sensor values into normalised data), not '{stage.name}'")
-            if stage.name == "black_level" and i > 0:
-                raise PipelineError(f"pipeline '{self.name}': 'black_level' can only be the first stage")
+            if i == 0 and RAW not in stage.accepts:
+                first = ", ".join(f"'{n}'" for n, cls in STAGES.items() if RAW in cls.accepts)
+                raise PipelineError(f"pipeline '{self.name}': must start with a stage that takes sensor values "
+                                    f"({first}: it turns them into normalised data), not '{stage.name}'")
+            if i > 0 and RAW in stage.accepts:
+                raise PipelineError(f"pipeline '{self.name}': '{stage.name}' takes sensor values, so it can only "
+                                    "be the first stage")
             if kind == QUANTIZED:
-                raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' comes after 'quantize', "
-                                    "which must be the last stage")
-            if stage.linear_only and after_gamma:
+                raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' comes after a stage that "
+                                    "quantises, which must be the last stage")
+            if stage.linear_only and encoded_by:
                 raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' needs data linear in "
-                                    f"radiance but comes after '{after_gamma}'")
+                                    f"radiance but comes after '{encoded_by}'")
             if kind not in stage.accepts:
                 if MOSAIC in stage.accepts and RGB not in stage.accepts and demosaiced:
                     reason = "needs a mosaic but is placed after demosaicing"
-                elif MOSAIC in stage.accepts and after_gamma:
-                    reason = f"needs a linear mosaic but comes after '{after_gamma}'"
+                elif MOSAIC in stage.accepts and encoded_by:
+                    reason = f"needs a linear mosaic but comes after '{encoded_by}'"
                 elif RGB in stage.accepts and MOSAIC not in stage.accepts and kind == MOSAIC:
                     reason = "needs RGB data: place it after 'demosaic'"
                 else:
                     reason = f"cannot take {kind} data"
                 raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' {reason}")
-            if stage.name == "gamma":
-                after_gamma = "gamma"
-            demosaiced = demosaiced or stage.name == "demosaic"
+            if stage.encodes:
+                encoded_by = stage.name
+            demosaiced = demosaiced or (kind == MOSAIC and stage.produces(kind) == RGB)
             kind = stage.produces(kind)
         self.output_kind = kind
 
@@ -126,15 +128,9 @@ class Pipeline:
                 if keep_intermediates:
                     intermediates.append((stage.name, frame.data))
         else:
-            segments = fused.plan(self.stages, RAW, linear_input=raw.is_linear)
-            for n, seg in enumerate(segments):
-                last = n == len(segments) - 1
-                if seg.kind == "head":
-                    frame = fused.run_head(seg, frame, out=out if last else None)
-                elif seg.kind == "tail":
-                    frame = fused.run_tail(seg, frame, out=out if last else None)
-                else:
-                    frame = seg.stages[0].apply(frame)
+            groups = schedule.plan(self.stages, frame.kind)
+            for n, group in enumerate(groups):
+                frame = schedule.run_group(group, frame, out=out if n == len(groups) - 1 else None)
         space = self.color_space(raw.meta)
         return PipelineResult(frame.data, frame.kind, frame.saturation, self._record(frame),
                               intermediates, space.label, space.transfer)
@@ -145,14 +141,14 @@ class Pipeline:
         One check for every backend: the fused kernels do not bounds-check their windows.
         """
         h, w = raw.data.shape[:2]
-        kind = RAW
+        kind = Frame.from_raw(raw).kind
         for stage in self.stages:
             need = stage.min_side(kind)
             if min(h, w) < need:
                 where = f"{raw.path}: " if raw.path else ""
                 raise PipelineError(f"{where}the image is {w} x {h} pixels; stage '{stage.name}' needs "
                                     f"at least {need} x {need}")
-            kind = RGB if kind == RAW and raw.is_linear else stage.produces(kind)
+            kind = stage.produces(kind)
 
     def color_space(self, meta) -> ColorSpace:
         """What the output's numbers mean for a file with ``meta`` (primaries and transfer curve)."""
@@ -172,9 +168,10 @@ class Pipeline:
         return record
 
     def fused_plan(self, *, linear_input: bool = False) -> list:
-        """The schedule the fused backend uses: a list of (segment kind, stage names)."""
-        return [(s.kind, [st.name for st in s.stages])
-                for s in fused.plan(self.stages, RAW, linear_input=linear_input)]
+        """The fused backend's schedule: a list of ("fused" or "stage", step names); a step that
+        does two stages at once (gamma and quantize) is named after both."""
+        kind = RAW_RGB if linear_input else RAW
+        return [("fused" if g.fused else "stage", g.names) for g in schedule.plan(self.stages, kind)]
 
     # --- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -1,10 +1,9 @@
 """Run a rawcv :class:`~rawcv.pipeline.Pipeline` on the torch backend (CPU or CUDA, batched).
 
-The stage list and every parameter come from the pipeline's :class:`~rawcv.pipeline.Stage`
-objects (``stage.values``, ``stage.levels(meta)``, ``stage.resolve_gains(frame)``,
-``stage.resolve_matrix(meta)``); each stage name maps to its torch twin in
-:mod:`rawcv.torch.isp`. Per-image metadata (CFA, black and white levels, as-shot gains, colour
-matrix) may differ across the batch.
+The backend loops over the pipeline's stages and calls each one's torch twin
+(:meth:`rawcv.isp.stage.Stage.torch`, attached by :mod:`rawcv.torch.isp`); it never looks at a
+stage's name. Per-image metadata (CFA, black and white levels, as-shot gains, colour matrix) may
+differ across the batch.
 
 Examples
 --------
@@ -23,11 +22,11 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
-from ..errors import PipelineError
+from ..isp.frame import RAW, RAW_RGB
 from ..meta import RawImage
 from ..pipeline import Pipeline, load_pipeline
-from ..pipeline.frame import DISPLAY, MOSAIC, QUANTIZED, RAW, RGB, Frame
-from . import isp as tisp
+from ..pipeline.schedule import merge_steps
+from .isp import TorchContext
 from .tensors import RawBatch, meta_from_dict, raw_to_tensor
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -72,15 +71,6 @@ def _inputs(raw_or_batch, device):
     return data.to(device), [meta_from_dict(m) for m in metas]
 
 
-def _color_matrices(stage, metas, x):
-    mats = [stage.resolve_matrix(m) for m in metas]
-    if all(m is None for m in mats):
-        return x
-    have = torch.tensor([m is not None for m in mats], device=x.device).reshape(-1, 1, 1, 1)
-    stack = np.stack([np.eye(3) if m is None else np.asarray(m, dtype=np.float64) for m in mats])
-    return torch.where(have, tisp.apply_color_matrix(x, stack), x)
-
-
 def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="auto", *,
                        dtype: torch.dtype = torch.float32, exact_levels: bool = True) -> torch.Tensor:
     """Run ``pipeline`` with the torch twins of its stages.
@@ -98,10 +88,11 @@ def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="aut
     dtype : torch.dtype
         Working float dtype (float32 reproduces the NumPy pipeline; float64 for gradients checks).
     exact_levels : bool
-        When ``gamma`` is directly followed by ``quantize``, compute the levels with
-        :func:`~rawcv.torch.isp.encode_quantize` (rawcv's exact threshold table: the same levels
-        as the NumPy pipeline bit for bit); ``False`` runs ``pow`` then rounding, which may differ
-        by one level on rare values.
+        Run each pair of stages that one step does at once (:meth:`~rawcv.isp.stage.Stage.fuse_with`)
+        as that step, as the fused schedule does: ``gamma`` directly followed by ``quantize``
+        computes the levels with :func:`~rawcv.torch.isp.encode_quantize` (rawcv's exact threshold
+        table: the same levels as the NumPy pipeline bit for bit); ``False`` runs ``pow`` then
+        rounding, which may differ by one level on rare values.
 
     Returns
     -------
@@ -114,57 +105,10 @@ def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="aut
     dev = resolve_device(device)
     x, metas = _inputs(raw_or_batch, dev)
     x = x.to(dtype)
-    kind = RAW
-    cfas = [m.cfa for m in metas]
-    stages = list(pipeline.stages)
-    i = 0
-    while i < len(stages):
-        stage = stages[i]
-        i += 1
-        name = stage.name
-        mosaic = x.shape[1] == 1
-        if name == "black_level":
-            levels = [stage.levels(m) for m in metas]
-            black = torch.tensor(np.stack([np.broadcast_to(np.asarray(b, dtype=np.float64).reshape(-1), (4,))
-                                           for b, _ in levels]), device=dev)
-            white = torch.tensor([float(w) for _, w in levels], dtype=torch.float64, device=dev)
-            x = tisp.subtract_black_level(x, black=black, white=white)
-            kind = MOSAIC if mosaic else RGB
-        elif name == "white_balance":
-            cfa = cfas if mosaic else None
-            if stage.method == "gray_world":
-                gains = tisp.gains_gray_world(x, cfa=cfa)
-            elif stage.method == "white_world":
-                gains = tisp.gains_white_world(x, cfa=cfa, percentile=stage.percentile)
-            else:   # camera / manual: the stage resolves them from the metadata or its parameters
-                gains = np.stack([stage.resolve_gains(Frame(None, kind, m)) for m in metas])
-                gains = torch.as_tensor(gains.astype(np.float64), device=dev)
-            x = tisp.white_balance(x, gains, cfa=cfa)
-        elif name == "demosaic":
-            if stage.method != "bilinear":
-                raise PipelineError(f"stage 'demosaic': method {stage.method!r} has no torch implementation")
-            if mosaic:   # linear raw is already RGB
-                x = tisp.demosaic_bilinear(x, cfa=cfas)
-            kind = RGB
-        elif name == "denoise":
-            x = tisp.denoise(x, method=stage.method, size=stage.size, cfa=cfas if mosaic else None)
-        elif name == "vignetting":
-            x = tisp.correct_vignetting(x, k1=stage.k1, k2=stage.k2, k3=stage.k3, center=tuple(stage.center))
-        elif name == "color_matrix":
-            x = _color_matrices(stage, metas, x)
-        elif name == "gamma" and exact_levels and i < len(stages) and stages[i].name == "quantize":
-            bits = stages[i].bits
-            x = tisp.encode_quantize(x, curve=stage.curve, gamma=stage.gamma, bits=bits, dtype=tisp.level_dtype(bits))
-            kind = QUANTIZED
-            i += 1
-        elif name == "gamma":
-            x = tisp.encode(x, curve=stage.curve, gamma=stage.gamma)
-            kind = DISPLAY
-        elif name == "quantize":
-            x = tisp.quantize(x, bits=stage.bits, dtype=tisp.level_dtype(stage.bits))
-            kind = QUANTIZED
-        else:
-            raise PipelineError(f"stage {name!r} has no torch implementation")
+    ctx = TorchContext(metas, RAW_RGB if x.shape[1] == 3 else RAW, dev)
+    for stage in (merge_steps(pipeline.stages) if exact_levels else pipeline.stages):
+        x = stage.torch(x, ctx)
+        ctx.kind = stage.produces(ctx.kind)
     return x
 
 

@@ -10,7 +10,8 @@ import numpy as np
 from ..meta import CameraMeta
 
 # What an array holds, in the order a pipeline moves through them.
-RAW = "raw"            # sensor values, uint16 (mosaic, or H x W x 3 for linear raw)
+RAW = "raw"            # sensor values of a Bayer mosaic, uint16
+RAW_RGB = "raw_rgb"    # sensor values of a linear raw (already RGB), uint16 H x W x 3
 MOSAIC = "mosaic"      # float32 mosaic, black removed and normalised
 RGB = "rgb"            # float32 linear RGB
 DISPLAY = "display"    # float32 tone-encoded RGB (after gamma)
@@ -65,4 +66,4 @@ class Frame:
 
     @classmethod
     def from_raw(cls, raw) -> "Frame":
-        return cls(data=raw.data, kind=RAW, meta=raw.meta)
+        return cls(data=raw.data, kind=RAW_RGB if raw.is_linear else RAW, meta=raw.meta)

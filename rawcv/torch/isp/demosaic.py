@@ -1,0 +1,134 @@
+"""Bilinear demosaicing and mosaicking in torch."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...isp.demosaic import pixel_kinds
+from ...meta import cfa_code
+
+from ...isp.demosaic import Demosaic as DemosaicStage
+from ..tensors import _batched, cfa_codes
+from ._common import _check_channels, _float, _group_by_cfa
+
+
+def _bilinear_position(at, kind: int):
+    """(R, G, B) of the pixels of one tile position; ``at(oy, ox)`` gives their neighbours.
+
+    Sums run in the Numba twin's order (``_bilinear_pixel``), so the two agree bit for bit.
+    """
+    c = at(0, 0)
+    if kind >= 2:
+        cross = (at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)) * 0.25
+        diag = (at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)) * 0.25
+        return (c, cross, diag) if kind == 2 else (diag, cross, c)
+    hor = (at(0, -1) + at(0, 1)) * 0.5
+    ver = (at(-1, 0) + at(1, 0)) * 0.5
+    return (hor, c, ver) if kind == 0 else (ver, c, hor)
+
+
+def _demosaic_one(x: torch.Tensor, cfa: str) -> torch.Tensor:
+    n, _, h, w = x.shape
+    kinds = pixel_kinds(cfa_code(cfa))
+    if h % 2 == 0 and w % 2 == 0:
+        # Even size: work on the four CFA planes, where every neighbour read is a shifted
+        # contiguous window. Reflect-101 padding of the mosaic is edge replication of each plane
+        # (mosaic row -1 mirrors to row 1: row 0 of the odd-row plane).
+        hh, ww = h // 2, w // 2
+        planes = F.pad(F.pixel_unshuffle(x, 2), (1, 1, 1, 1), mode="replicate")
+        per_position = []
+        for dy in range(2):
+            for dx in range(2):
+                def at(oy, ox, dy=dy, dx=dx):
+                    ch = 2 * ((dy + oy) % 2) + (dx + ox) % 2
+                    y0, x0 = 1 + (dy + oy) // 2, 1 + (dx + ox) // 2
+                    return planes[:, ch:ch + 1, y0:y0 + hh, x0:x0 + ww]
+
+                per_position.append(_bilinear_position(at, int(kinds[2 * dy + dx])))
+        stacked = torch.cat([per_position[pos][c] for c in range(3) for pos in range(4)], dim=1)
+        return F.pixel_shuffle(stacked, 2)
+    p = F.pad(x, (1, 1, 1, 1), mode="reflect")   # reflect-101, keeps the CFA phase
+    out = x.new_empty((n, 3, h, w))
+    for dy in range(2):
+        for dx in range(2):
+            ny, nx = (h - dy + 1) // 2, (w - dx + 1) // 2
+
+            def at(oy, ox, dy=dy, dx=dx, ny=ny, nx=nx):
+                y0, x0 = 1 + dy + oy, 1 + dx + ox
+                return p[:, :, y0:y0 + 2 * ny - 1:2, x0:x0 + 2 * nx - 1:2]
+
+            out[:, :, dy::2, dx::2] = torch.cat(_bilinear_position(at, int(kinds[2 * dy + dx])), dim=1)
+    return out
+
+
+def demosaic_bilinear(mosaic: torch.Tensor, *, cfa) -> torch.Tensor:
+    """Bilinear demosaicing: mosaic ``N x 1 x H x W`` -> RGB ``N x 3 x H x W``.
+
+    Each missing colour is the mean of its 2 or 4 nearest same-colour neighbours, borders
+    mirrored (reflect-101, ``F.pad(mode="reflect")``; for even sizes the work runs on the four
+    CFA planes). Twin of :func:`rawcv.isp.demosaic_bilinear`, bit for bit.
+
+    Parameters
+    ----------
+    mosaic : Tensor
+        ``N x 1 x H x W`` (or ``1 x H x W`` / ``H x W``), H and W >= 3.
+    cfa : str or sequence of str
+        The pattern, or one per sample.
+
+    Examples
+    --------
+    >>> out = demosaic_bilinear(torch.full((4, 6), 0.5), cfa="GBRG")
+    >>> out.shape, bool((out == 0.5).all())
+    (torch.Size([3, 4, 6]), True)
+    """
+    x, restore = _batched(_float(mosaic), "mosaic")
+    _check_channels(x, (1,), "demosaic_bilinear")
+    if min(x.shape[-2:]) < 3:
+        raise ValueError(f"mosaic must be at least 3 x 3 to demosaic, got {tuple(x.shape[-2:])}")
+    return restore(_group_by_cfa(x, cfa, _demosaic_one))
+
+
+def mosaic_rgb(image: torch.Tensor, *, cfa) -> torch.Tensor:
+    """Sample RGB ``N x 3 x H x W`` through a Bayer CFA: ``N x 1 x H x W``. Twin of :func:`rawcv.isp.mosaic_rgb`.
+
+    Examples
+    --------
+    >>> rgb = torch.zeros(3, 2, 2); rgb[0] = 1; rgb[2] = 3
+    >>> mosaic_rgb(rgb, cfa="RGGB").tolist()
+    [[[1.0, 0.0], [0.0, 3.0]]]
+    """
+    x, restore = _batched(_float(image), "image")
+    _check_channels(x, (3,), "mosaic_rgb")
+    n, _, h, w = x.shape
+    codes = cfa_codes(cfa, n, x.device)
+    out = x.new_empty((n, 1, h, w))
+    for dy in range(2):
+        for dx in range(2):
+            idx = codes[:, 2 * dy + dx].reshape(n, 1, 1, 1).expand(n, 1, (h - dy + 1) // 2, (w - dx + 1) // 2)
+            out[:, :, dy::2, dx::2] = torch.gather(x[:, :, dy::2, dx::2], 1, idx)
+    return restore(out)
+
+
+class DemosaicBilinear(nn.Module):
+    """Module form of :func:`demosaic_bilinear`.
+
+    Examples
+    --------
+    >>> DemosaicBilinear("RGGB")(torch.ones(1, 1, 4, 4)).shape
+    torch.Size([1, 3, 4, 4])
+    """
+
+    def __init__(self, cfa=None):
+        super().__init__()
+        self.cfa = cfa
+
+    def forward(self, mosaic, cfa=None):
+        return demosaic_bilinear(mosaic, cfa=cfa if cfa is not None else self.cfa)
+
+
+@DemosaicStage.torch_twin
+def _demosaic_stage(stage, x, ctx):
+    # a linear raw is already RGB
+    return demosaic_bilinear(x, cfa=ctx.cfas) if x.shape[1] == 1 else x

@@ -1,4 +1,4 @@
-"""Where in frequency a restorer's error lies: for docs/DENSE_RESULTS.md (section 2.1).
+"""Where in frequency a restorer's error lies: for docs/DENSE_RESULTS.md (section 2.5).
 
 Usage::
 

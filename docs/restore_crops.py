@@ -20,9 +20,10 @@ import argparse
 import cv2
 import numpy as np
 
+from rawcv.baselines import classical_baselines
 from rawcv.data.restore import RestorePairs
-from rawcv.train.restore import (camera_to_output, classical_baselines, detail_band, generator_options,
-                                 load_restorer, restore_packed, side_by_side)
+from rawcv.train.restore import (camera_to_output, detail_band, generator_options, load_restorer, restore_packed,
+                                 side_by_side)
 
 WINDOWS = [(0, 40, 60), (3, 0, 100), (2, 90, 40), (1, 40, 20)]   # (test pair, top, left)
 SIDE = 128

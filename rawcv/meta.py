@@ -177,6 +177,24 @@ class CameraMeta:
         d["noise_profile"] = None if self.noise_profile is None else list(self.noise_profile)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "CameraMeta":
+        """Inverse of :meth:`to_dict` (keys it derives, such as ``cam_to_xyz``, are ignored).
+
+        Examples
+        --------
+        >>> m = CameraMeta("BGGR", black_level=(1, 2, 3, 4), white_level=99, as_shot_wb=(2, 1, 3))
+        >>> CameraMeta.from_dict(m.to_dict()) == m
+        True
+        """
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("black_level", "as_shot_wb", "noise_profile"):
+            if fields.get(key) is not None:
+                fields[key] = tuple(fields[key])
+        if fields.get("xyz_to_cam") is not None:
+            fields["xyz_to_cam"] = tuple(tuple(r) for r in fields["xyz_to_cam"])
+        return cls(**fields)
+
 
 @dataclass
 class RawImage:

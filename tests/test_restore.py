@@ -1,6 +1,7 @@
 """Raw restoration: on-the-fly pairs, the variance map, the Anscombe transform, tiled inference,
-the PatchGAN pair, GAN checkpoints and resume, a CPU training smoke test, and ``rawcv
-predict|eval restore`` through the command line."""
+the PatchGAN pair, the options and their command line, GAN checkpoints (their discriminator view,
+old configs, resume), a CPU training smoke test, and ``rawcv predict|eval restore`` through the
+command line."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ import numpy as np
 import pytest
 import torch
 
+from rawcv.baselines import gat, gat_inverse
 from rawcv.data.restore import (RestorePairs, SynthRestoreSet, canonical_crop, fresh_loader, pack_mosaic,
                                 packed_variance)
 from rawcv.models import create_model
-from rawcv.train.engine import TrainingError
-from rawcv.train.restore import (D_DETAIL_GAIN, D_DETAIL_SIGMA, D_RANGES, D_VIEWS, RestorationTask, RestoreTrainer,
-                                 build_discriminator, camera_to_output, discriminator_channels, discriminator_pair,
-                                 display_view, gat, gat_inverse, gaussian_blur, generator_input,
-                                 high_frequency_detail, tiled_apply, train_restorer)
+from rawcv.options import RestoreOptions
+from rawcv.train.checkpoint import CONFIG_VERSION, CheckpointError, load_checkpoint, migrate_config
+from rawcv.train.restore import (D_DETAIL_SIGMA, DISCRIMINATOR_CHANNELS, DISCRIMINATOR_VIEW, RestorationTask,
+                                 RestoreTrainer, build_discriminator, camera_to_output, discriminator_pair,
+                                 display_view, gaussian_blur, generator_input, high_frequency_detail,
+                                 load_restorer, tiled_apply, train_restorer)
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("single_threaded")   # tiny models: one torch / Numba thread
@@ -190,19 +193,17 @@ def test_tiling_with_overlap_reproduces_the_untiled_result(shape):
 # GAN parts
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("view", ["display", "display+detail"])
-def test_patchgan_sees_the_condition_image_pair(view):
-    n_in = discriminator_channels(view)
-    d = create_model("patchgan70", in_chans=n_in, num_classes=1, base_width=8).eval()
+def test_patchgan_sees_the_condition_image_pair():
+    d = create_model("patchgan70", in_chans=DISCRIMINATOR_CHANNELS, num_classes=1, base_width=8).eval()
     first = next(m for m in d.modules() if isinstance(m, torch.nn.Conv2d))
-    assert first.in_channels == n_in and d.receptive_field == 70
+    assert first.in_channels == DISCRIMINATOR_CHANNELS == 10 and d.receptive_field == 70
     packed = torch.rand(2, 4, 32, 32)
     image = torch.rand(2, 3, 64, 64)
-    pair = discriminator_pair(packed, image, view=view)
-    assert pair.shape == (2, n_in, 64, 64)
+    pair = discriminator_pair(packed, image)
+    assert pair.shape == (2, DISCRIMINATOR_CHANNELS, 64, 64)
     with torch.no_grad():
         a = d(pair)
-        b = d(discriminator_pair(torch.rand(2, 4, 32, 32), image, view=view))     # same image, another condition
+        b = d(discriminator_pair(torch.rand(2, 4, 32, 32), image))     # same image, another condition
     assert a.shape == (2, 1, 6, 6) and not torch.allclose(a, b)
 
 
@@ -222,55 +223,85 @@ def _srgb_curve_extended(x):
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.maximum(x, 0.0031308) ** (1 / 2.4) - 0.055)
 
 
-def test_discriminator_display_view_continues_or_clips_the_srgb_curve():
-    from rawcv.isp import srgb_encode
-
+def test_discriminator_display_view_continues_the_srgb_curve():
     rng = np.random.default_rng(6)
     packed = torch.from_numpy(rng.random((2, 4, 16, 16), dtype=np.float32) * 0.3 - 0.05)   # noisy raw dips below 0
     image = torch.from_numpy(rng.random((2, 3, 32, 32), dtype=np.float32) * 1.4 - 0.1)     # below 0 and above 1
     cond = np.repeat(np.repeat(packed.numpy(), 2, axis=2), 2, axis=3)       # nearest upsampling to 32 x 32
-    for value_range in D_RANGES:
-        pair = discriminator_pair(packed, image, view="display", value_range=value_range).numpy()
-        if value_range == "extended":
-            want_cond, want_image = _srgb_curve_extended(cond), _srgb_curve_extended(image.numpy())
-        else:   # the ISP's own sRGB encoder (2-D input) on [0, 1]
-            want_cond, want_image = (srgb_encode(np.clip(a, 0, 1).reshape(-1, 32)).reshape(a.shape)
-                                     for a in (cond, image.numpy()))
-        np.testing.assert_allclose(pair[:, :4], want_cond, atol=1e-5)
-        np.testing.assert_allclose(pair[:, 4:], want_image, atol=1e-5)
-    # below 0 and above 1 the extended view still has a gradient (so the generator is told about
-    # values there); the clipped one has none
+    pair = discriminator_pair(packed, image).numpy()
+    np.testing.assert_allclose(pair[:, :4], _srgb_curve_extended(cond), atol=1e-5)
+    np.testing.assert_allclose(pair[:, 4:7], _srgb_curve_extended(image.numpy()), atol=1e-5)
+    # below 0 and above 1 the view still has a gradient, so the generator is told about values there
     x = torch.tensor([-0.02, 1.3], requires_grad=True)
     display_view(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [12.92, 1.055 / 2.4 * 1.3 ** (1 / 2.4 - 1)], rtol=1e-5)
-    x.grad = None
-    display_view(x, value_range="clipped").sum().backward()
-    assert torch.equal(x.grad, torch.zeros(2))
-    with pytest.raises(TrainingError, match="extended, clipped"):
-        discriminator_pair(packed, image, value_range="clip")
 
 
-def test_train_restore_cli_choices_are_the_library_options():
+def test_discriminator_detail_view_is_the_fine_band_of_the_display_image():
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(4)
+    packed = torch.from_numpy(rng.random((2, 4, 16, 16), dtype=np.float32))
+    image = torch.from_numpy(rng.random((2, 3, 32, 32), dtype=np.float32) * 1.2)     # some values above 1
+    pair = discriminator_pair(packed, image).numpy()
+    shown = _srgb_curve_extended(image.numpy())
+    band = shown - gaussian_filter(shown, (0, 0, D_DETAIL_SIGMA, D_DETAIL_SIGMA), mode="mirror", truncate=3.0)
+    np.testing.assert_allclose(pair[:, 7:], band, atol=1e-5)
+    assert DISCRIMINATOR_VIEW == {"name": "display+detail", "value_range": "extended", "detail_gain": 1.0,
+                                  "detail_sigma": D_DETAIL_SIGMA}
+    flat = discriminator_pair(packed, torch.full((2, 3, 32, 32), 0.3))
+    assert float(flat[:, 7:].abs().max()) < 1e-6       # a flat image has no detail
+
+
+# --------------------------------------------------------------------------------------------
+# Options and their command line
+# --------------------------------------------------------------------------------------------
+
+def _train_restore_parser(parser):
+    """The ``rawcv train restore`` sub-parser of ``parser``."""
+    import argparse
+
+    train = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    return next(a for a in train._actions if isinstance(a, argparse._SubParsersAction)).choices["restore"]
+
+
+def test_train_restore_cli_options_are_the_fields_of_restore_options():
+    import dataclasses
+
     from rawcv.cli import build_parser
-    from rawcv.train.restore import DEFAULT_D_RANGE, DEFAULT_D_VIEW
+    from rawcv.cli.dataclass_args import dataclass_from_args
 
     parser = build_parser()
     args = parser.parse_args(["train", "restore", "--out", "run"])
-    assert (args.d_view, args.d_range) == (DEFAULT_D_VIEW, DEFAULT_D_RANGE)
-    for view in D_VIEWS:
-        for value_range in D_RANGES:
-            args = parser.parse_args(["train", "restore", "--out", "run", "--d-view", view, "--d-range", value_range])
-            assert (args.d_view, args.d_range) == (view, value_range)
-    with pytest.raises(SystemExit):
-        parser.parse_args(["train", "restore", "--out", "run", "--d-range", "clip"])
-    assert args.ema is None and args.d_detail_gain == D_DETAIL_GAIN
-    assert parser.parse_args(["train", "restore", "--out", "run", "--d-detail-gain", "2"]).d_detail_gain == 2.0
-    with pytest.raises(SystemExit):
-        parser.parse_args(["train", "restore", "--out", "run", "--d-detail-gain", "0"])
-    assert parser.parse_args(["train", "restore", "--out", "run", "--ema", "0.999"]).ema == 0.999
-    for bad in ("0", "1", "1.5", "x"):
+    assert dataclass_from_args(RestoreOptions, args) == RestoreOptions()
+    given = parser.parse_args(["train", "restore", "--out", "run", "--l1-only", "--no-residual", "--no-progress",
+                               "--model-arg", "base_width=32", "--model-arg", "depth=3", "--gan-loss", "lsgan",
+                               "--crop", "96", "--ema", "0.999", "--data", "pairs"])
+    options = dataclass_from_args(RestoreOptions, given)
+    assert options == RestoreOptions(l1_only=True, residual=False, progress=False, gan_loss="lsgan", crop=96,
+                                     model_kwargs={"base_width": 32, "depth": 3}, ema=0.999, data="pairs")
+    # every field that the command line takes is an option of its own, under its name
+    options_of_parser = {a.dest for a in _train_restore_parser(parser)._actions}
+    for f in dataclasses.fields(RestoreOptions):
+        if f.metadata.get("cli", True):
+            assert f.name in options_of_parser or f"no_{f.name}" in options_of_parser, f.name
+    # the experiments that lost are gone, and bad values are refused by argparse
+    for removed in (["--d-view", "display"], ["--d-range", "clipped"], ["--d-detail-gain", "4"]):
         with pytest.raises(SystemExit):
-            parser.parse_args(["train", "restore", "--out", "run", "--ema", bad])
+            parser.parse_args(["train", "restore", "--out", "run", *removed])
+    for bad in (["--ema", "0"], ["--ema", "1"], ["--ema", "x"], ["--gan-loss", "wgan"], ["--crop", "0"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "restore", "--out", "run", *bad])
+
+
+def test_restore_options_refuse_unknown_choices_and_removed_options(tmp_path):
+    from rawcv.options import OptionError
+
+    with pytest.raises(OptionError, match="unknown --sources 'photos': expected one of mixed, synthetic, skimage"):
+        RestoreOptions(sources="photos")
+    with pytest.raises(TypeError, match="d_view"):
+        train_restorer(tmp_path / "run", d_view="display")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("option, model", [("--disc-arg", "patchgan70"), ("--model-arg", "unet_generator")])
@@ -286,31 +317,6 @@ def test_a_wrong_network_argument_is_one_line_naming_the_networks_arguments(opti
     assert not (tmp_path / "run").exists()
 
 
-def test_discriminator_detail_view_is_the_amplified_fine_band_of_the_display_image():
-    from scipy.ndimage import gaussian_filter
-
-    rng = np.random.default_rng(4)
-    packed = torch.from_numpy(rng.random((2, 4, 16, 16), dtype=np.float32))
-    image = torch.from_numpy(rng.random((2, 3, 32, 32), dtype=np.float32) * 1.2)     # some values above 1
-    display = discriminator_pair(packed, image, view="display")
-    both = discriminator_pair(packed, image, view="display+detail")
-    assert display.shape[1] == discriminator_channels("display") == 7
-    assert both.shape[1] == discriminator_channels("display+detail") == 10
-    assert torch.equal(both[:, :7], display)          # the pair itself is unchanged
-    shown = _srgb_curve_extended(image.numpy())
-    np.testing.assert_allclose(display[:, 4:].numpy(), shown, atol=1e-5)
-    band = D_DETAIL_GAIN * (shown - gaussian_filter(shown, (0, 0, D_DETAIL_SIGMA, D_DETAIL_SIGMA), mode="mirror",
-                                                    truncate=3.0))
-    np.testing.assert_allclose(both[:, 7:].numpy(), band, atol=1e-5)
-    wider = gaussian_filter(shown, (0, 0, 2.5, 2.5), mode="mirror", truncate=3.0)
-    other = discriminator_pair(packed, image, view="display+detail", detail_gain=2.0, detail_sigma=2.5)
-    np.testing.assert_allclose(other[:, 7:].numpy(), 2.0 * (shown - wider), atol=1e-5)
-    flat = discriminator_pair(packed, torch.full((2, 3, 32, 32), 0.3), view="display+detail")
-    assert float(flat[:, 7:].abs().max()) < 1e-6       # a flat image has no detail
-    with pytest.raises(TrainingError, match="display, display\\+detail"):
-        discriminator_pair(packed, image, view="detail")
-
-
 def _tiny_trainer(out, *, epochs, l1_only=False, seed=0):
     from rawcv.train.engine import TrainConfig, make_loader
 
@@ -318,7 +324,7 @@ def _tiny_trainer(out, *, epochs, l1_only=False, seed=0):
     val = RestorePairs(4, size=32, noise="high", seed=seed, split="val")
     torch.manual_seed(seed)
     g = create_model("unet_generator", in_chans=8, num_classes=3, **TINY_G)
-    d = None if l1_only else create_model("patchgan70", in_chans=discriminator_channels(), num_classes=1, **TINY_D)
+    d = None if l1_only else create_model("patchgan70", in_chans=DISCRIMINATOR_CHANNELS, num_classes=1, **TINY_D)
     cfg = TrainConfig(epochs=epochs, lr=2e-4, device="cpu", seed=seed, progress=False)
     return RestoreTrainer(g, RestorationTask(), fresh_loader(train, batch_size=4, seed=seed),
                           make_loader(val, batch_size=4), discriminator=d, config=cfg, out_dir=out,
@@ -331,10 +337,13 @@ def test_gan_checkpoint_round_trip_and_resume_equals_uninterrupted(tmp_path):
     straight.fit()
     half = _tiny_trainer(tmp_path / "b", epochs=1)
     half.fit()
-    ckpt = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
-    for key in ("state_dict", "discriminator", "discriminator_config", "d_optimizer", "optimizer"):
+    ckpt = load_checkpoint(tmp_path / "b" / "last.pt")
+    for key in ("state_dict", "discriminator", "d_optimizer", "optimizer"):
         assert key in ckpt, key
-    ckpt["path"] = str(tmp_path / "b" / "last.pt")
+    # the discriminator's view travels with it, in its config
+    disc = ckpt["config"]["discriminator"]
+    assert disc["view"] == DISCRIMINATOR_VIEW and disc["in_chans"] == DISCRIMINATOR_CHANNELS
+    assert ckpt["config"]["config_version"] == CONFIG_VERSION
     d = build_discriminator(ckpt)
     for k, v in half.discriminator.state_dict().items():
         assert torch.equal(d.state_dict()[k], v.cpu())
@@ -404,90 +413,127 @@ def test_train_smoke_loss_goes_down(tmp_path):
     row = gan.history[-1]
     assert np.isfinite(row["train_d_loss"]) and row["train_d_loss"] > 0
     cfg = torch.load(tmp_path / "gan" / "best.pt", weights_only=True)["config"]
-    assert cfg["mode"] == "gan" and cfg["target"] == "camera_wb_linear"
-    assert cfg["d_view"] == "display+detail" and cfg["discriminator"]["in_chans"] == 10
-    assert cfg["d_range"] == "extended"
+    assert cfg["mode"] == "gan" and cfg["target"] == "camera_wb_linear" and cfg["config_version"] == CONFIG_VERSION
+    assert cfg["discriminator"]["view"] == DISCRIMINATOR_VIEW and cfg["discriminator"]["in_chans"] == 10
+    assert not {"d_view", "d_range", "d_detail_gain"} & set(cfg)
+
+
+def _as_version_1(path, **legacy):
+    """Rewrite the GAN checkpoint ``path`` as rawcv wrote it before ``config_version``: no view in
+    the discriminator's config, the options in ``legacy`` (``d_view``, ``d_range``,
+    ``d_detail_gain``) at the top; an option left out did not exist yet."""
+    ckpt = torch.load(path, weights_only=True)
+    cfg = ckpt["config"]
+    del cfg["config_version"]
+    cfg["discriminator"].pop("view")
+    cfg.update(legacy)
+    ckpt["discriminator_config"] = dict(cfg["discriminator"])
+    torch.save(ckpt, path)
+
+
+#: The options of a version-1 run that saw its pairs as rawcv trains today.
+TODAYS_VIEW_V1 = {"d_view": "display+detail", "d_range": "extended", "d_detail_gain": 1.0}
+
+
+def test_migrate_config_upgrades_old_configs_step_by_step(tmp_path):
+    disc = {"name": "patchgan70", "in_chans": 10, "num_classes": 1, "kwargs": {"base_width": 32}}
+    gan = {"name": "unet_generator", "task": "restore", "mode": "gan", "discriminator": disc}
+    today = migrate_config({**gan, **TODAYS_VIEW_V1})
+    assert today["config_version"] == CONFIG_VERSION == 2
+    assert today["discriminator"] == {**disc, "view": DISCRIMINATOR_VIEW}
+    assert not {"d_view", "d_range", "d_detail_gain"} & set(today)
+    assert migrate_config(today) == today                     # a current config is left as it is
+    # written before the options existed: the pair alone, clipped (the rawcv of then)
+    oldest = migrate_config(gan)
+    assert oldest["discriminator"]["view"] == {"name": "display", "value_range": "clipped", "detail_gain": None,
+                                               "detail_sigma": None}
+    # before the gain was an option: the detail band at 4
+    assert migrate_config({**gan, "d_view": "display+detail"})["discriminator"]["view"]["detail_gain"] == 4.0
+    # an L1 run has no discriminator to record a view for
+    l1 = migrate_config({"name": "unet_generator", "task": "restore", "mode": "l1", "discriminator": None,
+                         "d_view": None, "d_range": None, "d_detail_gain": None})
+    assert l1 == {"name": "unet_generator", "task": "restore", "mode": "l1", "discriminator": None,
+                  "config_version": CONFIG_VERSION}
+    assert "config_version" not in gan and "view" not in disc   # the input is not changed
+    for bad in (3, 0, "2", 1.5):
+        with pytest.raises(CheckpointError, match="config_version"):
+            migrate_config({**gan, "config_version": bad})
+    # every checkpoint that is read goes through it
+    g = create_model("unet_generator", in_chans=8, num_classes=3, **TINY_G)
+    torch.save({"state_dict": g.state_dict(), "config": {**g.rawcv_config, "task": "restore", "mode": "l1"}},
+               tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt")["config"]["config_version"] == CONFIG_VERSION
+    torch.save({"state_dict": g.state_dict(), "config": {**g.rawcv_config, "config_version": 9}}, tmp_path / "new.pt")
+    with pytest.raises(CheckpointError, match=r"new\.pt: its config has config_version 9; this rawcv reads 1 to 2"):
+        load_checkpoint(tmp_path / "new.pt")
 
 
 def test_gan_init_from_a_gan_keeps_its_discriminator(tmp_path):
     common = TINY_GAN_RUN
     train_restorer(tmp_path / "gan", epochs=1, log=lambda line: None, **common)
     source = torch.load(tmp_path / "gan" / "last.pt", weights_only=True)["discriminator"]
-    lines = []
-    # lr 1e-12: Adam moves every weight by ~1e-12, so they stay where the initialisation put them
-    cont = train_restorer(tmp_path / "cont", epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt", seed=5,
-                          log=lines.append, **common)
-    assert any("initialised the discriminator" in line for line in lines)
-    kept = torch.load(cont.last_path, weights_only=True)["discriminator"]
     weights = [k for k in source if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
-    assert weights and all(torch.allclose(kept[k], source[k], rtol=0, atol=1e-9) for k in weights)
-    # a different discriminator gets a fresh one; so does one that sees the pairs differently
-    # (7 channels), or treats values outside [0, 1] differently, or amplifies the detail band
-    # otherwise (the same 10 channels)
-    for name, change, in_chans in (("other", {"disc_kwargs": {"base_width": 4}}, 10),
-                                   ("plain", {"d_view": "display"}, 7),
-                                   ("clipped", {"d_range": "clipped"}, 10),
-                                   ("gain2", {"d_detail_gain": 2.0}, 10)):
-        lines.clear()
-        res = train_restorer(tmp_path / name, epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt",
-                             log=lines.append, **{**common, **change})
-        assert not any("initialised the discriminator" in line for line in lines), name
-        ckpt = torch.load(res.last_path, weights_only=True)
-        assert ckpt["discriminator_config"]["in_chans"] == in_chans
-        [(key, value)] = change.items()
-        if key == "disc_kwargs":
-            assert ckpt["discriminator_config"]["kwargs"]["base_width"] == value["base_width"]
-        else:
-            assert ckpt["config"][key] == value
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "last.pt").write_bytes((tmp_path / "gan" / "last.pt").read_bytes())
+    _as_version_1(tmp_path / "v1" / "last.pt", **TODAYS_VIEW_V1)
+    # from the GAN, and from the same run as an older rawcv wrote it (the same view once migrated)
+    for start in ("gan", "v1"):
+        lines = []
+        # lr 1e-12: Adam moves every weight by ~1e-12, so they stay where the initialisation put them
+        cont = train_restorer(tmp_path / f"cont_{start}", epochs=1, lr=1e-12, init=tmp_path / start / "last.pt",
+                              seed=5, log=lines.append, **common)
+        assert any("initialised the discriminator" in line for line in lines), start
+        kept = torch.load(cont.last_path, weights_only=True)["discriminator"]
+        assert weights and all(torch.allclose(kept[k], source[k], rtol=0, atol=1e-9) for k in weights)
+    # another discriminator gets a fresh one; so does the same network that saw the pairs in a
+    # view rawcv no longer trains (here the detail band at gain 4: the same 10 channels), with a note
+    lines = []
+    res = train_restorer(tmp_path / "other", epochs=1, lr=1e-12, init=tmp_path / "gan" / "last.pt",
+                         log=lines.append, **{**common, "disc_kwargs": {"base_width": 4}})
+    assert not any("initialised the discriminator" in line for line in lines)
+    assert torch.load(res.last_path, weights_only=True)["config"]["discriminator"]["kwargs"]["base_width"] == 4
+    (tmp_path / "v1" / "last.pt").write_bytes((tmp_path / "gan" / "last.pt").read_bytes())
+    _as_version_1(tmp_path / "v1" / "last.pt", **{**TODAYS_VIEW_V1, "d_detail_gain": 4.0})
+    lines = []
+    train_restorer(tmp_path / "gain4", epochs=1, lr=1e-12, init=tmp_path / "v1" / "last.pt", log=lines.append,
+                   **common)
+    assert not any("initialised the discriminator" in line for line in lines)
+    assert any("saw the pairs as display+detail (extended range, detail gain 4)" in line for line in lines)
 
 
-def test_gan_resume_keeps_the_discriminator_view(tmp_path):
+def test_gan_resume_keeps_the_discriminator_and_its_view(tmp_path):
     common = dict(TINY_GAN_RUN, log=lambda line: None)
-    train_restorer(tmp_path / "run", epochs=1, d_view="display", **common)
+    train_restorer(tmp_path / "run", epochs=1, **common)
     first = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["discriminator"]
-    # resumed without naming the view: the run's own ("display", 7 channels) is used, and its
-    # discriminator loads (a 10-channel one would not fit the saved weights)
     res = train_restorer(tmp_path / "run", epochs=2, resume=True, **common)
-    ckpt = torch.load(res.last_path, weights_only=True)
-    assert len(res.history) == 2 and ckpt["config"]["d_view"] == "display"
-    assert ckpt["discriminator_config"]["in_chans"] == 7
+    ckpt = load_checkpoint(res.last_path)
+    assert len(res.history) == 2 and ckpt["config"]["discriminator"]["view"] == DISCRIMINATOR_VIEW
     assert any(not torch.equal(ckpt["discriminator"][k], first[k]) for k in first)      # and it went on training
-
-
-def test_gan_resume_of_a_run_made_before_the_value_range_option_keeps_it_clipped(tmp_path):
-    common = dict(TINY_GAN_RUN, log=lambda line: None)
-    train_restorer(tmp_path / "run", epochs=1, d_detail_gain=3.0, **common)
-    last = tmp_path / "run" / "last.pt"
-    ckpt = torch.load(last, weights_only=True)
-    assert ckpt["config"].pop("d_range") == "extended"
-    torch.save(ckpt, last)                      # as written before the option existed
-    res = train_restorer(tmp_path / "run", epochs=2, resume=True, **common)
-    assert len(res.history) == 2
-    config = torch.load(res.last_path, weights_only=True)["config"]
-    assert config["d_range"] == "clipped" and config["d_detail_gain"] == 3.0   # the run's own gain, not the default
-    ckpt = torch.load(last, weights_only=True)
-    del ckpt["config"]["d_detail_gain"]         # before the gain was an option: 4, not today's default
-    torch.save(ckpt, last)
+    # a run of an older rawcv that saw the pairs as today resumes too
+    _as_version_1(tmp_path / "run" / "last.pt", **TODAYS_VIEW_V1)
     res = train_restorer(tmp_path / "run", epochs=3, resume=True, **common)
-    assert torch.load(res.last_path, weights_only=True)["config"]["d_detail_gain"] == 4.0 != D_DETAIL_GAIN
+    assert len(res.history) == 3 and load_checkpoint(res.last_path)["config"]["discriminator"]["view"] == \
+        DISCRIMINATOR_VIEW
 
 
-def test_trainer_shows_the_discriminator_the_detail_band_at_its_gain(tmp_path):
-    batch = next(iter(fresh_loader(RestorePairs(2, size=32, noise="high", seed=1), batch_size=2, seed=0)))
-    image = batch["target"]
-    d = create_model("patchgan70", in_chans=discriminator_channels(), num_classes=1, **TINY_D)
-    g = create_model("unet_generator", in_chans=8, num_classes=3, **TINY_G)
-    pairs = {}
-    for gain in (2.0, 4.0):
-        trainer = RestoreTrainer(g, RestorationTask(), [batch], discriminator=d, d_detail_gain=gain,
-                                 log=lambda line: None)
-        pairs[gain] = trainer._pair(batch, image)
-        assert torch.equal(pairs[gain], discriminator_pair(batch["input"], image, detail_gain=gain))
-    assert torch.equal(pairs[2.0][:, :7], pairs[4.0][:, :7])            # the pair itself is the same
-    assert torch.allclose(2 * pairs[2.0][:, 7:], pairs[4.0][:, 7:], atol=1e-6)
-    assert float(pairs[4.0][:, 7:].abs().max()) > 0.01
-    with pytest.raises(TrainingError, match="detail gain must be positive"):
-        RestoreTrainer(g, RestorationTask(), [batch], discriminator=d, d_detail_gain=0.0)
+def test_a_run_in_a_removed_discriminator_view_predicts_but_does_not_resume(tmp_path, capsys):
+    from rawcv.cli import main
+    from rawcv.train.restore import generator_options, restore_packed
+
+    train_restorer(tmp_path / "run", epochs=1, log=lambda line: None, **TINY_GAN_RUN)
+    _as_version_1(tmp_path / "run" / "last.pt")     # before the view options: display, clipped
+    # the generator is all that prediction needs
+    model, ckpt, _ = load_restorer(tmp_path / "run" / "last.pt", device="cpu")
+    assert ckpt["config"]["discriminator"]["view"]["value_range"] == "clipped"
+    pair = RestorePairs(1, size=32, noise="high").pair(0)
+    assert restore_packed(model, pair.packed, pair.variance, pair.gains, **generator_options(ckpt)).shape == \
+        (32, 32, 3)
+    code = main(["train", "restore", "--out", str(tmp_path / "run"), "--resume", "--epochs", "2", "--device", "cpu",
+                 "--crop", "32", "--train-size", "8", "--val-size", "4", "--noise", "high", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "its discriminator saw the pairs as display (clipped range), a view rawcv no longer trains" in err
+    assert "--init" in err and not (tmp_path / "run" / "run_resumed.json").exists()
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from rawcv.meta import BAYER_PATTERNS, CameraMeta, RawImage
 from rawcv.pipeline import Pipeline, load_pipeline, make_stage
 from rawcv.torch import backend as tbackend
 from rawcv.torch import isp as tisp
-from rawcv.torch.tensors import RawBatch, meta_dict, raw_to_tensor
+from rawcv.torch.tensors import RawBatch, meta_dict, sensor_tensor
 
 TOL = 1e-5
 SHAPES = [(12, 16), (11, 13)]   # even, and odd in both directions
@@ -551,7 +551,7 @@ def test_backend_linear_raw_and_raw_batch_input():
         got = tbackend.run_pipeline_torch(name, raw, device="cpu")
         assert_pipeline_close(got, tbackend.run_numpy_reference(name, raw))
     raws = [make_raw(c, shape=(16, 20), seed=i) for i, c in enumerate(("RGGB", "GRBG"))]
-    batch = RawBatch(torch.stack([raw_to_tensor(r) for r in raws]), [meta_dict(r) for r in raws])
+    batch = RawBatch(torch.stack([sensor_tensor(r) for r in raws]), [meta_dict(r) for r in raws])
     got = tbackend.run_pipeline_torch("core", batch, device="cpu")
     assert_pipeline_close(got, tbackend.run_numpy_reference("core", raws))
     with pytest.raises(ValueError):

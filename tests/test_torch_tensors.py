@@ -15,6 +15,7 @@ from rawcv.pipeline import load_pipeline
 from rawcv.torch import augment as aug
 from rawcv.torch import isp as tisp
 from rawcv.torch import tensors as tt
+from rawcv.torch.convert import to_tensor
 
 FLIPS = [dict(horizontal=h, vertical=v, transpose=t) for h, v, t in itertools.product((False, True), repeat=3)]
 COLOURS = (1.0, 2.0, 3.0)   # R, G, B of a constant test image
@@ -104,41 +105,41 @@ def test_pack_with_one_cfa_per_sample_and_errors():
 @pytest.mark.parametrize("cfa", BAYER_PATTERNS)
 def test_to_tensor_packed_from_raw_image(cfa):
     raw = make_raw(cfa, shape=(11, 15))   # odd: cropped to 10 x 14, origin (and CFA) kept
-    x = tt.to_tensor(raw)
+    x = to_tensor(raw)
     assert x.shape == (4, 5, 7) and x.dtype == torch.float32
     norm = isp.subtract_black_level(raw.data[:10, :14], black=raw.meta.black_level, white=raw.meta.white_level)
     for k, (dy, dx) in enumerate(tt.packed_positions(cfa)):
         np.testing.assert_allclose(x[k].numpy(), norm[dy::2, dx::2], rtol=0, atol=1e-6)
-    assert torch.equal(tt.to_tensor(raw, "packed", device="cpu"), x)
+    assert torch.equal(to_tensor(raw, "packed", device="cpu"), x)
 
 
 def test_to_tensor_rgb_from_raw_image_is_the_linear_pipeline():
     raw = make_raw("GRBG", shape=(11, 14))
-    x = tt.to_tensor(raw, "rgb")
+    x = to_tensor(raw, "rgb")
     ref = load_pipeline("linear")(RawImage(raw.data[:10], raw.meta))
     assert x.shape == (3, 10, 14)
     np.testing.assert_allclose(x.permute(1, 2, 0).numpy(), ref, rtol=0, atol=1e-6)
     lin = make_raw(None, shape=(6, 8), linear=True)
-    np.testing.assert_allclose(tt.to_tensor(lin).permute(1, 2, 0).numpy(), load_pipeline("linear")(lin), atol=1e-6)
+    np.testing.assert_allclose(to_tensor(lin).permute(1, 2, 0).numpy(), load_pipeline("linear")(lin), atol=1e-6)
     with pytest.raises(ValueError):
-        tt.to_tensor(lin, "packed")
+        to_tensor(lin, "packed")
 
 
 def test_to_tensor_from_arrays():
     rgb = np.random.default_rng(1).random((4, 6, 3)).astype(np.float32)
-    x = tt.to_tensor(rgb)
+    x = to_tensor(rgb)
     assert x.shape == (3, 4, 6) and torch.equal(x, torch.from_numpy(rgb).permute(2, 0, 1))
     mos = np.random.default_rng(2).random((6, 8)).astype(np.float32)
-    p = tt.to_tensor(mos, cfa="BGGR")
+    p = to_tensor(mos, cfa="BGGR")
     assert p.shape == (4, 3, 4) and torch.equal(p[0], torch.from_numpy(mos[1::2, 1::2]))   # R of BGGR
-    demo = tt.to_tensor(mos, "rgb", cfa="BGGR")
+    demo = to_tensor(mos, "rgb", cfa="BGGR")
     np.testing.assert_allclose(demo.permute(1, 2, 0).numpy(), isp.demosaic_bilinear(mos, cfa="BGGR"), atol=1e-6)
     with pytest.raises(ValueError):
-        tt.to_tensor(mos)                 # a bare mosaic needs its pattern
+        to_tensor(mos)                 # a bare mosaic needs its pattern
     with pytest.raises(ValueError):
-        tt.to_tensor(rgb, "packed")
+        to_tensor(rgb, "packed")
     with pytest.raises(ValueError):
-        tt.to_tensor(rgb, "planar")
+        to_tensor(rgb, "planar")
 
 
 # --------------------------------------------------------------------------- metadata and batches
@@ -160,11 +161,11 @@ def test_meta_dict_is_json_and_round_trips():
 def test_collate_raw_keeps_per_image_metadata():
     raws = [make_raw(c, seed=i) for i, c in enumerate(("RGGB", "BGGR"))]
     raws[1] = RawImage(raws[1].data, raws[1].meta.replace(white_level=4095.0, xyz_to_cam=None))
-    items = [(tt.to_tensor(r), tt.meta_dict(r)) for r in raws[:1]] + [(tt.to_tensor(raws[1]), raws[1].meta)]
+    items = [(to_tensor(r), tt.meta_dict(r)) for r in raws[:1]] + [(to_tensor(raws[1]), raws[1].meta)]
     batch = tt.collate_raw(items)
     assert isinstance(batch, tt.RawBatch) and len(batch) == 2
     assert batch.data.shape == (2, 4, 5, 7)
-    assert torch.equal(batch.data[1], tt.to_tensor(raws[1]))
+    assert torch.equal(batch.data[1], to_tensor(raws[1]))
     assert batch.cfa == ["RGGB", "BGGR"] and batch.white == [1023.0, 4095.0]
     assert batch.black == [[40.0, 42.0, 44.0, 46.0]] * 2 and batch.gains == [[2.0, 1.0, 1.5]] * 2
     assert batch.matrix[0] is not None and batch.matrix[1] is None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ..io.writers import FORMATS
+from ..pipeline.core import BACKENDS
 from ._common import Progress, add_dump_options, dump_reader, fail_line
 
 
@@ -78,11 +80,11 @@ def register_process(sub):
                    help="output folder, created if missing (with the inputs' sub-folders)")
     p.add_argument("--pipeline", default="default", metavar="NAME|FILE",
                    help="a built-in pipeline (default, linear, core, camera) or a YAML file")
-    p.add_argument("--format", choices=("png", "tiff", "jpg", "npy"), default=None,
+    p.add_argument("--format", choices=FORMATS, default=None,
                    help="output format; when not given, png for pipelines that quantise and npy for float "
                         "ones. TIFF keeps the pipeline's type: 8- or 16-bit as it quantises, float32 if float")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="files processed in parallel")
-    p.add_argument("--backend", choices=("auto", "fused", "numba"), default="auto",
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="fused fast path or stage by stage (identical results)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from ..options import LAYOUTS, OPTIMIZERS, SCHEDULES, TASKS
 from ._common import fail_line
 
 
@@ -87,8 +88,8 @@ def model_arg_pair(text):
 
 # What ``rawcv train classify`` uses without options: sized for a run of minutes on a CPU. They
 # live here, not in rawcv.train, because --help shows them without importing torch.
-CLASSIFY_EPOCHS = 100
-CLASSIFY_BATCH = 32
+CLASSIFY_EPOCHS = 200
+CLASSIFY_BATCH = 16
 CLASSIFY_INPUT_SIZE = 32
 
 
@@ -115,7 +116,7 @@ def register_models(sub):
                        description="List the registered networks of each task with their parameter counts, "
                                    "counted for the input channels and classes that rawcv train gives them (said "
                                    "per task) and, for a task's default network, its preset arguments.")
-    p.add_argument("--task", choices=("classify", "segment", "restore"), default=None,
+    p.add_argument("--task", choices=TASKS, default=None,
                    help="only the networks of this task; None: every task")
     p.set_defaults(func=run_models)
 
@@ -163,7 +164,7 @@ def add_training_options(p, *, default_epochs: int, default_batch: int, lr_help:
                         "(marked there), or with --init/--resume the checkpoint's")
     p.add_argument("--model-arg", action="append", type=model_arg_pair, default=[], metavar="KEY=VALUE",
                    help="architecture keyword, repeatable (e.g. width=16; a wrong one lists the model's)")
-    p.add_argument("--layout", choices=("packed", "rgb"), default=None,
+    p.add_argument("--layout", choices=LAYOUTS, default=None,
                    help="packed: 4 x H/2 x W/2 Bayer planes; rgb: 3 x H x W from --pipeline; None: packed, or "
                         "with --init/--resume the checkpoint's")
     p.add_argument("--pipeline", default=None, metavar="NAME|FILE",
@@ -172,10 +173,10 @@ def add_training_options(p, *, default_epochs: int, default_batch: int, lr_help:
                    help="epochs to train (in all, with --resume)")
     p.add_argument("--batch-size", type=_positive_int, default=default_batch, help="images per optimisation step")
     p.add_argument("--lr", type=_positive_float, default=lr_default, help=lr_help)
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default="adam", help="optimiser (sgd: with --momentum)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimiser (sgd: with --momentum)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay of the optimiser")
-    p.add_argument("--schedule", choices=("cosine", "step", "none"), default="cosine",
+    p.add_argument("--schedule", choices=SCHEDULES, default="cosine",
                    help="learning-rate schedule per epoch")
     p.add_argument("--patience", type=_positive_int, default=None, metavar="EPOCHS",
                    help="stop when the validation score (accuracy for classifiers, else the loss) has not "
@@ -212,7 +213,8 @@ def add_train_classify(tsub):
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="share of the target probability spread over the other classes")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                   help="random flips and transposes (Bayer-aware for packed, plus exposure) of training images")
+                   help="random flips and transposes (Bayer-aware for packed, plus exposure) of training images, "
+                        "and a random rotation of the resized network input")
     p.add_argument("--augment-noise", metavar="SPEC", default=None,
                    help="with --augment and --layout packed: also add sensor noise of the synthetic camera's model "
                         "to each training image (SPEC as for rawcv synth --noise: high, 0.004, or a lambda_shot "
@@ -403,71 +405,29 @@ def run_train_segment(args) -> int:
 
 
 def add_train_restore(tsub):
+    from ..options import RestoreOptions
+    from .dataclass_args import add_dataclass_arguments
+
     p = tsub.add_parser("restore", help="train a raw restoration GAN (joint denoising + demosaicing)",
                         description="Train a pix2pix-style restorer: noisy packed raw + noise-variance map -> clean "
                                     "white-balanced linear camera RGB. Pairs are made on the fly from procedural "
                                     "scenes and scikit-image photographs through the synthetic camera, unless --data "
                                     "names a 'rawcv synth --task restore' dataset.")
-    add_training_options(p, default_epochs=10, default_batch=8, lr_default=2e-4,
-                         lr_help="learning rate of both networks (Adam with --beta1)", data_required=False,
-                         data_help="a 'rawcv synth --task restore' dataset to train on (its train/val splits); "
-                                   "None: pairs made on the fly",
-                         init_help="start the generator from a restoration checkpoint; a GAN's last.pt also starts "
-                                   "the discriminator, when it is the same one (optimisers and schedule start "
-                                   "afresh); None: from scratch")
-    p.add_argument("--l1-only", action="store_true", help="no discriminator: train the generator on L1 alone")
-    p.add_argument("--discriminator", default="patchgan70", metavar="NAME",
-                   help="discriminator architecture ('rawcv models --task restore' lists them)")
-    p.add_argument("--disc-arg", action="append", type=model_arg_pair, default=[], metavar="KEY=VALUE",
-                   help="discriminator keyword, repeatable, over the default discriminator's preset (see 'rawcv "
-                        "models --task restore'; a wrong one lists the discriminator's)")
-    p.add_argument("--gan-loss", choices=("bce", "lsgan"), default="bce", help="adversarial loss")
-    p.add_argument("--d-view", choices=("display+detail", "display"), default="display+detail",
-                   help="what the discriminator sees of each (raw, image) pair: both sRGB-encoded plus the image's "
-                        "fine-detail band, or the pair alone")
-    p.add_argument("--d-range", choices=("extended", "clipped"), default="extended",
-                   help="how the discriminator's sRGB curve treats values outside [0, 1]: continued, or clipped "
-                        "first (which hides values below 0 from it)")
-    p.add_argument("--d-detail-gain", type=_positive_float, default=1.0, metavar="GAIN",
-                   help="gain of the fine-detail band the discriminator sees (display+detail view)")
-    p.add_argument("--l1-weight", type=float, default=100.0, help="lambda of the L1 term")
-    p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 of both networks")
-    p.add_argument("--noise", default="1e-3:1.2e-2",
-                   help="noise of the on-the-fly pairs: low, medium, high (lambda_shot 0.012), a lambda_shot value, "
-                        "or a range A:B")
-    p.add_argument("--crop", type=_positive_int, default=128, metavar="N", help="training image side")
-    p.add_argument("--train-size", type=_positive_int, default=1024, metavar="N",
-                   help="new on-the-fly pairs per epoch")
-    p.add_argument("--val-size", type=_non_negative_int, default=64, metavar="N",
-                   help="fixed on-the-fly validation pairs")
-    p.add_argument("--sources", choices=("mixed", "synthetic", "skimage"), default="mixed",
-                   help="scenes of the on-the-fly pairs: procedural, scikit-image photographs, or both (mixed)")
-    p.add_argument("--no-residual", action="store_true",
-                   help="the generator predicts the image itself, not a correction of the bilinear demosaic")
+    p.add_argument("--out", required=True, metavar="RUN_DIR",
+                   help="run folder: best.pt (the best validation score), last.pt, run.json, metrics.json/.csv, "
+                        "curves.png")
+    add_dataclass_arguments(p, RestoreOptions, key_value=model_arg_pair,
+                            checks={"positive_int": _positive_int, "non_negative_int": _non_negative_int,
+                                    "positive_float": _positive_float, "decay": _decay})
     p.set_defaults(func=run_train_restore)
 
 
 def run_train_restore(args) -> int:
-    from ..errors import RawcvError
+    from ..options import RestoreOptions
     from ..train.restore import train_restorer
+    from .dataclass_args import dataclass_from_args
 
-    if args.freeze:
-        raise RawcvError("--freeze applies to classifiers only")
-    if args.layout == "rgb" or args.pipeline:
-        raise RawcvError("restoration takes packed raw (--layout/--pipeline do not apply)")
-    result = train_restorer(
-        args.out, data=args.data, model=args.model, model_kwargs=dict(args.model_arg),
-        discriminator=args.discriminator, disc_kwargs=dict(args.disc_arg), l1_only=args.l1_only,
-        gan_loss=args.gan_loss, l1_weight=args.l1_weight, d_view=args.d_view, d_range=args.d_range,
-        d_detail_gain=args.d_detail_gain,
-        noise=args.noise, crop=args.crop, train_size=args.train_size, val_size=args.val_size, sources=args.sources,
-        residual=not args.no_residual, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, beta1=args.beta1, optimizer=args.optimizer, schedule=args.schedule,
-        weight_decay=args.weight_decay, momentum=args.momentum, device=args.device, seed=args.seed,
-        workers=args.workers, patience=args.patience, ema=args.ema, compile=args.compile, init=args.init,
-        resume=args.resume, overwrite=args.overwrite, max_batches=args.max_batches,
-        progress=False if args.no_progress else None,
-    )
+    result = train_restorer(args.out, dataclass_from_args(RestoreOptions, args))
     return 0 if result.history else 1
 
 

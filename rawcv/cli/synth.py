@@ -5,6 +5,9 @@ from __future__ import annotations
 import shlex
 import sys
 
+from ..synth.camera import BIT_DEPTHS
+from ..options import TASKS
+
 
 def register_synth(sub):
     p = sub.add_parser(
@@ -12,7 +15,7 @@ def register_synth(sub):
         description="Generate DNGs from procedural scenes (or photographs) through a simulated camera, with "
                     "labels and every camera parameter in manifest.json, and the ground truth the task trains "
                     "on: class masks for segment, clean linear sRGB images for restore (both with --with-truth).")
-    p.add_argument("--task", choices=("classify", "segment", "restore"), required=True,
+    p.add_argument("--task", choices=TASKS, required=True,
                    help="what the dataset is for; it decides the scenes and the ground truth written")
     p.add_argument("-n", type=int, required=True, metavar="N", help="number of images (split as --split says)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="dataset folder to create")
@@ -20,7 +23,7 @@ def register_synth(sub):
     p.add_argument("--noise", default="low",
                    help="low, medium, high (lambda_shot 0.012), none, random, a lambda_shot value, or a range A:B")
     p.add_argument("--cfa", default="RGGB", help="Bayer layout, or 'random' for a random one per image")
-    p.add_argument("--bits", type=int, choices=(10, 12, 14), default=14, help="bit depth of the raw values")
+    p.add_argument("--bits", type=int, choices=BIT_DEPTHS, default=14, help="bit depth of the raw values")
     p.add_argument("--seed", type=int, default=0, help="seed of every scene and camera (same seed, same files)")
     p.add_argument("--from-images", metavar="DIR", default=None,
                    help="use the photographs in DIR (or 'skimage') as scenes; None: procedural shapes")

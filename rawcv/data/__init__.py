@@ -11,7 +11,6 @@ _require("torch", "rawcv.data")
 
 from .datasets import (
     LAYOUTS,
-    TOY_CLASSES,
     RAW_SUFFIXES,
     DatasetError,
     RawFolder,
@@ -19,8 +18,6 @@ from .datasets import (
     center_crop,
     input_spec,
     is_synth_dataset,
-    make_toy_folder,
-    make_toy_synth,
     pipeline_spec,
     raw_to_tensor,
     read_manifest,
@@ -28,7 +25,9 @@ from .datasets import (
     rgb_array,
     split_indices,
 )
+from .loaders import make_loader, make_loaders, seed_worker
+from .toy import TOY_CLASSES, make_toy_folder, make_toy_synth
 
-__all__ = ["RawFolder", "SynthDataset", "split_indices", "raw_to_tensor", "input_spec",
+__all__ = ["make_loader", "make_loaders", "seed_worker", "RawFolder", "SynthDataset", "split_indices", "raw_to_tensor", "input_spec",
            "resolve_pipeline", "pipeline_spec", "rgb_array", "center_crop", "is_synth_dataset", "read_manifest",
            "DatasetError", "LAYOUTS", "RAW_SUFFIXES", "make_toy_folder", "make_toy_synth", "TOY_CLASSES"]

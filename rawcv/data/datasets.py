@@ -5,7 +5,7 @@ of two layouts:
 
 * ``"packed"``: the Bayer mosaic as ``4 x H/2 x W/2`` planes R, G1, G2, B (G1 shares rows with R),
   each normalised as ``(x - black) / (white - black)`` of its CFA site
-  (:func:`rawcv.torch.tensors.to_tensor`);
+  (:func:`rawcv.torch.convert.to_tensor`);
 * ``"rgb"``: ``3 x H x W`` from an ISP pipeline: the ``"linear"`` pipeline by default (float
   radiance, white balanced, linear sRGB), or e.g. ``pipeline="default"`` for display sRGB whose
   8-bit values are scaled to [0, 1] (the "raw vs sRGB" comparison).
@@ -30,8 +30,8 @@ from torch.utils.data import Dataset
 
 from ..errors import RawcvError
 from ..meta import CameraMeta, RawImage
+from ..torch.tensors import LAYOUTS
 
-LAYOUTS = ("packed", "rgb")
 CACHES = (None, "memory", "disk")
 TARGETS = ("label", "mask", "clean")
 RAW_SUFFIXES = {".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".raf", ".rw2",
@@ -56,8 +56,8 @@ def _check_layout(layout: str) -> str:
 
 
 def _torch_packed(raw: RawImage):
-    """``4 x H/2 x W/2`` through :func:`rawcv.torch.tensors.to_tensor`; errors name the file."""
-    from ..torch.tensors import to_tensor
+    """``4 x H/2 x W/2`` through :func:`rawcv.torch.convert.to_tensor`; errors name the file."""
+    from ..torch.convert import to_tensor
 
     if raw.is_linear:
         raise RawcvError(f"{raw.path or '<memory>'}: the packed layout needs a Bayer mosaic, "
@@ -146,13 +146,6 @@ def center_crop(raw: RawImage, size) -> RawImage:
 # Decoding with a cache
 # --------------------------------------------------------------------------------------------
 
-def _meta_from_dict(d: dict) -> CameraMeta:
-    fields = {k: v for k, v in d.items() if k in CameraMeta.__dataclass_fields__}
-    if fields.get("noise_profile") is not None:
-        fields["noise_profile"] = tuple(fields["noise_profile"])
-    return CameraMeta(**fields)
-
-
 class _RawSource:
     """Decodes files with :func:`rawcv.read`, through an optional memory or disk cache.
 
@@ -208,7 +201,7 @@ class _RawSource:
         if npy.exists() and meta_json.exists():
             try:
                 data = np.load(npy, allow_pickle=False)
-                meta = _meta_from_dict(json.loads(meta_json.read_text()))
+                meta = CameraMeta.from_dict(json.loads(meta_json.read_text()))
                 return RawImage(data, meta, path)
             except (OSError, ValueError, TypeError, KeyError):
                 pass                    # unreadable cache entry: decode again and rewrite it
@@ -559,83 +552,6 @@ def split_indices(n: int, val_fraction: float = 0.2, seed: int = 0, *, labels: O
     return sorted(int(i) for i in train), sorted(int(i) for i in val)
 
 
-# --------------------------------------------------------------------------------------------
-# Toy data (tests, examples): bright shapes on a dark background, written as DNG
-# --------------------------------------------------------------------------------------------
-
-TOY_CLASSES = ("disc", "square")
-
-
-def _toy_mosaic(rng, shape: str, size: int, black: int, white: int) -> np.ndarray:
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
-    r = rng.uniform(0.18, 0.3) * size
-    cy, cx = rng.uniform(r + 1, size - r - 1, 2)
-    if shape == "disc":
-        inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-    elif shape == "square":
-        half = r * 0.886                                   # same area as the disc
-        inside = (np.abs(yy - cy) <= half) & (np.abs(xx - cx) <= half)
-    else:
-        raise ValueError(f"unknown toy shape {shape!r}: expected one of {', '.join(TOY_CLASSES)}")
-    level = np.where(inside, rng.uniform(0.5, 0.8), rng.uniform(0.03, 0.08)).astype(np.float32)
-    level = level + rng.normal(0, 0.01, level.shape).astype(np.float32)
-    return np.clip(black + level * (white - black), 0, white).astype(np.uint16)
-
-
-def make_toy_folder(root, *, classes: Sequence[str] = TOY_CLASSES, n_per_class: int = 16, size: int = 64,
-                    seed: int = 0, cfa: str = "RGGB", black: int = 64, white: int = 4095) -> Path:
-    """Write a tiny class folder of DNGs: ``root/disc/*.dng`` and ``root/square/*.dng``.
-
-    Bright shapes (random position, size and brightness, with a little noise) on a dark
-    background; easy enough for a small network to learn in a few epochs. For tests and examples.
-    """
-    from ..io import write_dng
-
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    for c in classes:
-        (root / c).mkdir(parents=True, exist_ok=True)
-        for i in range(n_per_class):
-            write_dng(root / c / f"{c}_{i:03d}.dng", _toy_mosaic(rng, c, size, black, white), cfa=cfa,
-                      black=black, white=white, overwrite=True)
-    return root
-
-
-def make_toy_synth(root, *, n_train: int = 8, n_val: int = 4, n_test: int = 4, size: int = 64, seed: int = 0,
-                   cfa: str = "RGGB", black: int = 64, white: int = 4095) -> Path:
-    """Write a tiny dataset in the ``rawcv synth`` manifest layout (DNG, clean ``.npy``, mask ``.png``).
-
-    Classes are the synthetic shape classes; only "circle" (1) and "square" (2) are drawn.
-    """
-    import imageio.v3 as iio
-
-    from ..io import write_dng
-
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    names = ["background", "circle", "square", "triangle", "star", "ring", "cross"]
-    items = []
-    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            label = 1 + (i % 2)
-            mosaic = _toy_mosaic(rng, "disc" if label == 1 else "square", size, black, white)
-            norm = (mosaic.astype(np.float32) - black) / (white - black)
-            clean = np.repeat(norm[..., None], 3, axis=2).astype(np.float32)
-            mask = np.where(norm > 0.3, label, 0).astype(np.uint8)
-            stem = f"{split}/{i:05d}"
-            write_dng(root / f"{stem}.dng", mosaic, cfa=cfa, black=black, white=white, overwrite=True)
-            np.save(root / f"{stem}_clean.npy", clean)
-            iio.imwrite(root / f"{stem}_mask.png", mask)
-            items.append({"id": stem, "split": split, "raw": f"{stem}.dng", "clean": f"{stem}_clean.npy",
-                          "mask": f"{stem}_mask.png", "label": label, "camera": {"cfa": cfa, "black": black,
-                                                                                   "white": white}})
-    manifest = {"task": "classify", "classes": names, "seed": seed, "size": size, "cfa": cfa, "noise": "toy",
-                "command": "rawcv.data.make_toy_synth", "items": items}
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    return root
-
-
 __all__ = ["RawFolder", "SynthDataset", "split_indices", "raw_to_tensor", "input_spec",
            "resolve_pipeline", "pipeline_spec", "rgb_array", "center_crop", "is_synth_dataset", "read_manifest",
-           "DatasetError", "LAYOUTS", "RAW_SUFFIXES", "make_toy_folder", "make_toy_synth", "TOY_CLASSES"]
+           "DatasetError", "LAYOUTS", "RAW_SUFFIXES"]

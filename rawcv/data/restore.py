@@ -18,8 +18,9 @@ What a sample holds (see :class:`RestorePair`):
   as-shot white balance applied, before the colour matrix): what the ISP's black level, white
   balance and demosaic stages would give for a noise-free, perfectly demosaiced capture. The
   display path (colour matrix, sRGB curve, 8-bit) is then the pipeline's own
-  (:func:`camera_to_output`). It is chosen over linear sRGB because the colour matrix differs
-  per camera and is known from the file's metadata; the network need not guess it.
+  (:func:`rawcv.train.restore.camera_to_output`). It is chosen over linear sRGB because the
+  colour matrix differs per camera and is known from the file's metadata; the network need not
+  guess it.
 * ``gains`` (the as-shot white balance, 3) and ``xyz_to_cam`` (3 x 3): the network predicts
   camera RGB and is multiplied by ``gains``; the colour matrix gives sRGB for metrics.
 * ``noise``: ``(lambda_shot, lambda_read)``.
@@ -41,13 +42,13 @@ from torch.utils.data import Dataset, Sampler
 
 from ..errors import RawcvError
 from ..meta import CameraMeta, RawImage, cfa_shift, validate_cfa
+from ..options import RESTORE_NOISE as DEFAULT_NOISE
+from ..options import RESTORE_SOURCES as SOURCES
 
-SOURCES = ("mixed", "synthetic", "skimage")
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 TARGET_SPACE = "camera_wb_linear"
 TARGET_DESCRIPTION = ("white-balanced linear camera RGB (as-shot white balance applied, before the colour "
                       "matrix), float32, 1.0 = sensor white")
-DEFAULT_NOISE = "1e-3:1.2e-2"
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,13 +340,13 @@ class FreshSampler(Sampler):
 
 def fresh_loader(dataset, *, batch_size: int, workers: int = 0, device="cpu", seed: int = 0):
     """A training DataLoader over :class:`FreshSampler`, set up like
-    :func:`rawcv.train.engine.make_loader` (seeded workers started by forkserver, pinned memory on
+    :func:`rawcv.data.loaders.make_loader` (seeded workers started by forkserver, pinned memory on
     CUDA); its ``generator`` is the one the Trainer re-seeds every epoch."""
     import multiprocessing
 
     from torch.utils.data import DataLoader
 
-    from ..train.engine import seed_worker
+    from .loaders import seed_worker
 
     generator = torch.Generator()
     generator.manual_seed(seed)

@@ -3,12 +3,9 @@ float32, allocate the output and call a private ``@njit(parallel=True, cache=Tru
 ends with the :class:`~rawcv.isp.stage.Stage` declarations built on them (see
 :mod:`rawcv.isp.stage`)."""
 
-import importlib
-import pkgutil
-
 # in the order of a pipeline, which is the order `rawcv stages` lists the stages in
 from ._validate import MIN_SIDE
-from .stage import STAGES, Fusion, FusedOp, Param, Stage, make_stage, register_stage
+from .stage import STAGES, Fusion, FusedOp, Param, Stage, import_modules, make_stage, register_stage
 from .black_level import saturation_mask, subtract_black_level
 from .white_balance import (gains_gray_world, gains_white_world, normalize_gains, white_balance,
                             white_balance_gray_world, white_balance_white_world)
@@ -18,10 +15,7 @@ from .vignetting import VignettingModel, apply_vignetting, correct_vignetting, f
 from .color import SRGB_TO_XYZ, apply_color_matrix, camera_to_srgb_matrix
 from .tone import encode, gamma_decode, gamma_encode, quantize, srgb_decode, srgb_encode
 
-# every concern module registers its stages on import: a new module needs no line here
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_modules(__name__, __path__)      # a new concern module needs no line here
 
 __all__ = [
     "subtract_black_level", "saturation_mask", "white_balance", "gains_gray_world", "gains_white_world",

@@ -13,6 +13,8 @@ name: the fused schedule (:mod:`rawcv.pipeline.schedule`) asks each stage for it
 from __future__ import annotations
 
 import enum
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional
 
@@ -226,6 +228,14 @@ class Stage:
         return f"{type(self).__name__}({args})"
 
 
+def import_modules(package: str, path) -> None:
+    """Import every public module of ``package`` (at ``path``, its ``__path__``): each registers
+    its stages, or attaches their torch twins, on import, so a new module needs no line elsewhere."""
+    for module in pkgutil.iter_modules(path):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package}.{module.name}")
+
+
 def make_stage(spec) -> Stage:
     """A stage from a name, a ``{"stage": name, **params}`` dict, or a Stage (returned as is)."""
     if isinstance(spec, Stage):
@@ -241,4 +251,5 @@ def make_stage(spec) -> Stage:
     return STAGES[name](**spec)
 
 
-__all__ = ["Param", "Fusion", "FusedOp", "FuseContext", "Stage", "STAGES", "register_stage", "make_stage"]
+__all__ = ["Param", "Fusion", "FusedOp", "FuseContext", "Stage", "STAGES", "register_stage", "make_stage",
+           "import_modules"]

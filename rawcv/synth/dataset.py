@@ -28,12 +28,12 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..errors import OutputExistsError, RawcvError
+from ..options import TASKS
 from .camera import CameraParams, capture, random_camera, write_capture_dng
 from .noise import NoiseParams, parse_noise
 from .scenes import (CLASS_NAMES, generate_scene, load_skimage_scene, random_scene_crop, scene_from_image,
                      skimage_scenes)
 
-TASKS = ("classify", "segment", "restore")
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.json"
 #: Ground truth files each task needs besides the raw file and the manifest's label.

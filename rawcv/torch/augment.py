@@ -53,6 +53,44 @@ def _rand(generator) -> float:
     return float(torch.rand((), generator=generator).item())
 
 
+# --------------------------------------------------------------------------- rotation
+
+
+def rotate(x: torch.Tensor, angle: float) -> torch.Tensor:
+    """Rotate the images of ``x`` (``C x H x W`` or ``N x C x H x W``) by ``angle`` radians about
+    their centre: bilinear, the corners filled by reflection.
+
+    Unlike flips and transposes this is not exact on packed Bayer planes (each plane turns about
+    the same centre, so their half-pixel offsets turn too): it is for inputs already reduced to
+    a resolution where a sub-pixel shift between colours does not matter, such as a classifier's.
+
+    Examples
+    --------
+    >>> x = torch.arange(9.).reshape(1, 3, 3)
+    >>> torch.allclose(rotate(x, math.pi / 2), x.rot90(1, (-2, -1)), atol=1e-5)
+    True
+    """
+    batch = x if x.dim() == 4 else x[None]
+    c, s = math.cos(angle), math.sin(angle)
+    theta = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=batch.dtype, device=batch.device)
+    theta = theta[None].expand(batch.shape[0], 2, 3)
+    grid = torch.nn.functional.affine_grid(theta, list(batch.shape), align_corners=False)
+    out = torch.nn.functional.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection",
+                                          align_corners=False)
+    return out if x.dim() == 4 else out[0]
+
+
+class RandomRotation(nn.Module):
+    """:func:`rotate` by an angle drawn uniformly from [0, 2 pi) per call."""
+
+    def __init__(self, generator: Optional[torch.Generator] = None):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return rotate(x, 2 * math.pi * _rand(self.generator))
+
+
 # --------------------------------------------------------------------------- crop
 
 
@@ -410,5 +448,5 @@ class BayerAugment(nn.Module):
         return self.apply(x, self.sample_params(x.shape), cfa)
 
 
-__all__ = ["crop", "random_crop", "flip_spatial", "flip_mosaic", "flip_packed", "bayer_self_ensemble",
-           "adjust_exposure", "raw_noise_variance", "add_raw_noise", "AugmentParams", "BayerAugment"]
+__all__ = ["rotate", "RandomRotation", "crop", "random_crop", "flip_spatial", "flip_mosaic", "flip_packed",
+           "bayer_self_ensemble", "adjust_exposure", "raw_noise_variance", "add_raw_noise", "AugmentParams", "BayerAugment"]

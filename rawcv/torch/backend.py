@@ -26,26 +26,9 @@ from ..isp.frame import RAW, RAW_RGB
 from ..meta import RawImage
 from ..pipeline import Pipeline, load_pipeline
 from ..pipeline.schedule import merge_steps
+from .device import DEVICES, resolve_device
 from .isp import TorchContext
-from .tensors import RawBatch, meta_from_dict, raw_to_tensor
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def resolve_device(device="auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else through :class:`torch.device`.
-
-    Examples
-    --------
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    if isinstance(device, torch.device):
-        return device
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
+from .tensors import RawBatch, meta_from_dict, sensor_tensor
 
 def _inputs(raw_or_batch, device):
     """(sensor tensor N x C x H x W on device, list of CameraMeta)."""
@@ -58,7 +41,7 @@ def _inputs(raw_or_batch, device):
         shapes = {r.data.shape for r in raw_or_batch}
         if len(shapes) != 1:
             raise ValueError(f"a batch of raw images must share one shape, got {sorted(shapes)}")
-        data = torch.stack([raw_to_tensor(r, crop_even=False) for r in raw_or_batch])
+        data = torch.stack([sensor_tensor(r, crop_even=False) for r in raw_or_batch])
         metas = [r.meta for r in raw_or_batch]
     else:
         raise TypeError("run_pipeline_torch takes a RawImage, a sequence of RawImage or a RawBatch, "

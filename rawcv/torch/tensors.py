@@ -1,4 +1,5 @@
-"""Tensors from rawcv data: packed Bayer planes, linear RGB, and batches that keep their metadata.
+"""Tensors from rawcv data: packed Bayer planes, sensor values, and batches that keep their metadata
+(:func:`rawcv.torch.convert.to_tensor` turns a capture into a network input).
 
 Layouts
 -------
@@ -18,25 +19,25 @@ Examples
 --------
 >>> import numpy as np
 >>> from rawcv.meta import CameraMeta, RawImage
->>> raw = RawImage(np.full((6, 8), 1000, np.uint16), CameraMeta("GRBG", black_level=0, white_level=4000))
->>> to_tensor(raw).shape
-torch.Size([4, 3, 4])
+>>> m = torch.arange(16.0).reshape(1, 1, 4, 4)
+>>> pack(m, "GRBG").shape
+torch.Size([1, 4, 2, 2])
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..meta import CameraMeta, RawImage, cfa_channel_map, validate_cfa
+from ..options import LAYOUTS
 
 #: Channel order of the packed layout, the same for every Bayer pattern.
 PACKED_CHANNELS = ("R", "G1", "G2", "B")
-LAYOUTS = ("packed", "rgb")
 
 
 # --------------------------------------------------------------------------- CFA helpers
@@ -193,11 +194,10 @@ def meta_dict(meta) -> dict:
     Returns
     -------
     dict
-        ``cfa``, ``black`` (4 values, CFA raster order), ``white``, ``gains`` (as-shot white
-        balance normalised to G = 1), ``xyz_to_cam`` (3x3 or None), ``matrix`` (camera RGB ->
-        linear sRGB, 3x3, or None), ``linear`` and the descriptive fields (``make``, ``model``,
-        ``iso``, ``exposure_time``, ``aperture``, ``orientation``, ``noise_profile``).
-        :func:`meta_from_dict` turns it back into a :class:`~rawcv.meta.CameraMeta`.
+        :meth:`CameraMeta.to_dict <rawcv.meta.CameraMeta.to_dict>` plus what the torch stages
+        derive from it: ``black`` (4 values, CFA raster order), ``white``, ``gains`` (as-shot
+        white balance normalised to G = 1) and ``matrix`` (camera RGB -> linear sRGB, 3x3, or
+        None). :func:`meta_from_dict` turns it back into a :class:`~rawcv.meta.CameraMeta`.
 
     Examples
     --------
@@ -217,24 +217,11 @@ def meta_dict(meta) -> dict:
             matrix = camera_to_srgb_matrix(meta.xyz_to_cam).tolist()
         except ValueError:   # singular: the pipeline's colour-matrix stage cannot use it either
             matrix = None
-    as_float = lambda v: None if v is None else float(v)   # noqa: E731
-    return {
-        "cfa": meta.cfa,
-        "black": [float(v) for v in meta.black_level],
-        "white": float(meta.white_level),
-        "gains": [float(v) for v in normalize_gains(meta.as_shot_wb)],
-        "as_shot_wb": [float(v) for v in meta.as_shot_wb],
-        "xyz_to_cam": None if meta.xyz_to_cam is None else [list(map(float, r)) for r in meta.xyz_to_cam],
-        "matrix": matrix,
-        "linear": bool(meta.linear),
-        "orientation": int(meta.orientation),
-        "make": str(meta.make),
-        "model": str(meta.model),
-        "iso": as_float(meta.iso),
-        "exposure_time": as_float(meta.exposure_time),
-        "aperture": as_float(meta.aperture),
-        "noise_profile": None if meta.noise_profile is None else [float(v) for v in meta.noise_profile],
-    }
+    return {**meta.to_dict(),
+            "black": [float(v) for v in meta.black_level],
+            "white": float(meta.white_level),
+            "gains": [float(v) for v in normalize_gains(meta.as_shot_wb)],
+            "matrix": matrix}
 
 
 def meta_from_dict(d: dict) -> CameraMeta:
@@ -248,15 +235,7 @@ def meta_from_dict(d: dict) -> CameraMeta:
     """
     if isinstance(d, CameraMeta):
         return d
-    wb = d.get("as_shot_wb", d.get("gains", (1.0, 1.0, 1.0)))
-    return CameraMeta(
-        cfa=d.get("cfa"), black_level=tuple(d.get("black", (0.0,) * 4)), white_level=d.get("white", 65535.0),
-        as_shot_wb=tuple(wb), xyz_to_cam=d.get("xyz_to_cam"), orientation=int(d.get("orientation", 0)),
-        make=d.get("make", ""), model=d.get("model", ""), iso=d.get("iso"),
-        exposure_time=d.get("exposure_time"), aperture=d.get("aperture"),
-        noise_profile=None if d.get("noise_profile") is None else tuple(d["noise_profile"]),
-        linear=bool(d.get("linear", False)),
-    )
+    return CameraMeta.from_dict(d)
 
 
 @dataclass
@@ -347,10 +326,10 @@ def collate_raw(items: Sequence) -> RawBatch:
     return RawBatch(torch.stack(tensors), metas)
 
 
-# --------------------------------------------------------------------------- to_tensor
+# --------------------------------------------------------------------------- sensor values
 
 
-def raw_to_tensor(raw: RawImage, *, crop_even: bool = True) -> torch.Tensor:
+def sensor_tensor(raw: RawImage, *, crop_even: bool = True) -> torch.Tensor:
     """The sensor values of a :class:`RawImage` as float32 ``1 x H x W`` (Bayer) or ``3 x H x W``.
 
     Conversion is exact (uint16 fits float32); nothing is normalised. ``crop_even`` drops a last
@@ -359,7 +338,7 @@ def raw_to_tensor(raw: RawImage, *, crop_even: bool = True) -> torch.Tensor:
     Examples
     --------
     >>> raw = RawImage(np.full((5, 6), 7, np.uint16), CameraMeta("RGGB"))
-    >>> raw_to_tensor(raw).shape, raw_to_tensor(raw, crop_even=False).shape
+    >>> sensor_tensor(raw).shape, sensor_tensor(raw, crop_even=False).shape
     (torch.Size([1, 4, 6]), torch.Size([1, 5, 6]))
     """
     data = np.asarray(raw.data)
@@ -369,89 +348,5 @@ def raw_to_tensor(raw: RawImage, *, crop_even: bool = True) -> torch.Tensor:
     return t.permute(2, 0, 1).contiguous() if t.dim() == 3 else t.unsqueeze(0)
 
 
-def _even_crop_raw(raw: RawImage) -> RawImage:
-    h, w = raw.height & ~1, raw.width & ~1
-    if (h, w) == (raw.height, raw.width):
-        return raw
-    return RawImage(raw.data[:h, :w], raw.meta, raw.path)
-
-
-def to_tensor(raw_or_image, layout: Optional[str] = None, *, cfa: Optional[str] = None, device=None) -> torch.Tensor:
-    """A float32 tensor in the ``"packed"`` or ``"rgb"`` layout (see the module docstring).
-
-    Parameters
-    ----------
-    raw_or_image : RawImage, ndarray or Tensor
-        * a Bayer :class:`~rawcv.meta.RawImage`: cropped to even height and width (origin kept,
-          so the CFA is unchanged) then ``"packed"``: black level removed per CFA position and
-          normalised by ``white - black`` (no clipping), ``4 x H/2 x W/2`` in the order R, G1,
-          G2, B; or ``"rgb"``: ``3 x H x W`` from rawcv's ``linear`` pipeline (NumPy backend).
-        * a linear (demosaiced) ``RawImage``: ``"rgb"`` only, through the ``linear`` pipeline.
-        * an ``H x W x 3`` float array: ``3 x H x W`` (``"rgb"``), values as they are.
-        * an ``H x W`` normalised float mosaic with ``cfa``: ``"packed"`` (even size required),
-          or ``"rgb"`` by the torch bilinear demosaic.
-    layout : {"packed", "rgb"}, optional
-        Default: ``"packed"`` for mosaics, ``"rgb"`` for RGB input.
-    cfa : str, optional
-        The pattern of a bare mosaic array (ignored for a ``RawImage``, which carries its own).
-    device : str or torch.device, optional
-        Where the tensor goes (``"auto"``: CUDA when available).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> to_tensor(np.zeros((4, 6, 3), np.float32)).shape
-    torch.Size([3, 4, 6])
-    >>> to_tensor(np.arange(16, dtype=np.float32).reshape(4, 4), cfa="RGGB")[:, 0, 0].tolist()
-    [0.0, 1.0, 4.0, 5.0]
-    """
-    if layout is not None and layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
-    from .backend import resolve_device
-
-    dev = None if device is None else resolve_device(device)
-    if isinstance(raw_or_image, RawImage):
-        out = _raw_image_tensor(raw_or_image, layout)
-    else:
-        arr = raw_or_image
-        t = arr if isinstance(arr, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-        if not t.is_floating_point():
-            t = t.float()
-        if t.dim() == 3 and t.shape[-1] == 3:
-            if layout == "packed":
-                raise ValueError("an RGB image cannot be packed: packing takes a Bayer mosaic")
-            out = t.permute(2, 0, 1).contiguous()
-        elif t.dim() == 2:
-            if cfa is None:
-                raise ValueError("a bare mosaic needs its cfa= pattern")
-            if layout == "rgb":
-                from .isp import demosaic_bilinear
-                out = demosaic_bilinear(t[None, None], cfa=cfa)[0]
-            else:
-                out = pack(t, cfa)
-        else:
-            raise ValueError(f"expected an H x W mosaic or an H x W x 3 image, got shape {tuple(t.shape)}")
-    return out if dev is None else out.to(dev)
-
-
-def _raw_image_tensor(raw: RawImage, layout: Optional[str]) -> torch.Tensor:
-    from .isp import subtract_black_level
-
-    if raw.is_linear:
-        if layout == "packed":
-            raise ValueError("a linear (demosaiced) raw image cannot be packed")
-        layout = "rgb"
-    layout = layout or "packed"
-    raw = _even_crop_raw(raw)
-    if layout == "packed":
-        m = raw.meta
-        x = subtract_black_level(raw_to_tensor(raw, crop_even=False), black=m.black_level, white=m.white_level)
-        return pack(x, m.cfa)
-    from ..pipeline import load_pipeline
-
-    rgb = load_pipeline("linear")(raw)
-    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1).contiguous()
-
-
 __all__ = ["PACKED_CHANNELS", "LAYOUTS", "packed_positions", "cfa_list", "cfa_codes", "pack", "unpack",
-           "meta_dict", "meta_from_dict", "RawBatch", "collate_raw", "raw_to_tensor", "to_tensor"]
+           "meta_dict", "meta_from_dict", "RawBatch", "collate_raw", "sensor_tensor"]

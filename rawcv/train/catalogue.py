@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional
 
+from ..options import TASKS
+
 #: The tasks of ``rawcv train`` (and of ``rawcv models --task``).
-TRAIN_TASKS = ("classify", "segment", "restore")
+TRAIN_TASKS = TASKS
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,16 @@ A checkpoint is a dict saved with :func:`torch.save`::
     {"format": "rawcv-checkpoint", "version": 1,
      "state_dict": ...,                     # model weights
      "config": {"name", "in_chans", "num_classes", "kwargs",     # model.rawcv_config
-                "task", "layout", "classes", "pipeline", "normalisation", ...},
+                "task", "layout", "classes", "pipeline", "normalisation", ...,
+                "config_version": 2},       # CONFIG_VERSION: see migrate_config
      "epoch": int, "metrics": {...},
      # resumable ``last.pt`` files also hold:
      "optimizer", "scheduler", "rng", "history", "trainer"}
 
 Files are written atomically (a temporary file in the same folder, then :func:`os.replace`) and
 read with ``torch.load(..., weights_only=True)``: only tensors and plain containers, never code.
+Every config read goes through :func:`migrate_config`, so the code only ever sees configs of the
+current :data:`CONFIG_VERSION`, whichever rawcv wrote the file.
 """
 
 from __future__ import annotations
@@ -32,10 +35,72 @@ from ..errors import RawcvError
 FORMAT = "rawcv-checkpoint"
 VERSION = 1
 REQUIRED_KEYS = ("state_dict", "config")
+#: Version of the layout of a checkpoint's ``config``; configs without ``config_version`` are 1.
+CONFIG_VERSION = 2
 
 
 class CheckpointError(RawcvError, ValueError):
     """A checkpoint file is missing, corrupt, not a rawcv checkpoint, or for another architecture."""
+
+
+def _discriminator_view_into_its_config(cfg: dict) -> dict:
+    """Version 1 -> 2: how a GAN's discriminator saw the (raw, image) pairs moves from the run's
+    options ``d_view`` / ``d_range`` / ``d_detail_gain`` into the discriminator's own config, as
+    ``config["discriminator"]["view"] = {"name", "value_range", "detail_gain", "detail_sigma"}``
+    (:data:`rawcv.train.restore.DISCRIMINATOR_VIEW`), where it travels with the weights. A
+    version-1 GAN config without an option was written before it existed, and saw the pairs as
+    the rawcv of then did: ``display`` (no detail band), ``clipped``, detail gain 4."""
+    legacy = {key: cfg.pop(key, None) for key in ("d_view", "d_range", "d_detail_gain")}
+    disc = cfg.get("discriminator")
+    if isinstance(disc, dict) and "view" not in disc:
+        name = legacy["d_view"] or "display"
+        detail = name == "display+detail"
+        cfg["discriminator"] = {**disc, "view": {
+            "name": name, "value_range": legacy["d_range"] or "clipped",
+            "detail_gain": float(legacy["d_detail_gain"] or 4.0) if detail else None,
+            "detail_sigma": 1.5 if detail else None}}
+    return cfg
+
+
+#: ``version -> upgrade`` of a config from that version to the next one.
+_UPGRADES = {1: _discriminator_view_into_its_config}
+
+
+def migrate_config(cfg: dict) -> dict:
+    """A copy of a checkpoint config brought up to :data:`CONFIG_VERSION`, one version at a time.
+
+    Version 1 is every config written before ``config_version`` existed; version 2 records a GAN
+    discriminator's view of its pairs in its own config
+    (:func:`_discriminator_view_into_its_config`). A view that rawcv no longer trains with stays
+    as it was recorded: prediction and evaluation need only the generator, and resuming such a
+    run is refused in one line (:func:`rawcv.train.restore.require_trained_view`).
+
+    Raises
+    ------
+    CheckpointError
+        A ``config_version`` that is not a whole number from 1 to :data:`CONFIG_VERSION` (a file
+        written by a newer rawcv, or doctored).
+
+    Examples
+    --------
+    >>> old = {"name": "unet_generator", "task": "restore", "mode": "gan", "d_view": "display+detail",
+    ...        "discriminator": {"name": "patchgan70", "in_chans": 10, "num_classes": 1, "kwargs": {}}}
+    >>> new = migrate_config(old)
+    >>> new["config_version"], new["discriminator"]["view"], "d_view" in new
+    (2, {'name': 'display+detail', 'value_range': 'clipped', 'detail_gain': 4.0, 'detail_sigma': 1.5}, False)
+    >>> migrate_config(new) == new
+    True
+    """
+    cfg = dict(cfg)
+    version = cfg.get("config_version", 1)
+    if not _is_positive_int(version) or version > CONFIG_VERSION:
+        raise CheckpointError(f"its config has config_version {_brief(version)}; this rawcv reads 1 to "
+                              f"{CONFIG_VERSION} (a file from a newer rawcv?)")
+    while version < CONFIG_VERSION:
+        cfg = _UPGRADES[version](cfg)
+        version += 1
+    cfg["config_version"] = version
+    return cfg
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -76,7 +141,7 @@ def save_checkpoint(path, model: nn.Module, *, config: Optional[dict] = None, ep
         "format": FORMAT,
         "version": VERSION,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "config": dict(config) if config is not None else model_config(model),
+        "config": {**(config if config is not None else model_config(model)), "config_version": CONFIG_VERSION},
         "epoch": int(epoch),
         "metrics": dict(metrics or {}),
     }
@@ -136,6 +201,10 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     config = ckpt["config"]
     if not isinstance(config, dict) or "name" not in config or not isinstance(ckpt["state_dict"], dict):
         raise CheckpointError(f"{path}: not a rawcv checkpoint (its config names no model)")
+    try:
+        config = ckpt["config"] = migrate_config(config)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     problem = _config_problem(config) or _state_problem(ckpt["state_dict"])
     if problem:
         raise CheckpointError(f"{path}: {problem}")
@@ -282,4 +351,4 @@ def build_model(ckpt_or_path, device="cpu") -> tuple:
 
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_state_dict", "fitting_state", "build_model",
-           "model_config", "unwrap_model", "resolve_weights", "FORMAT", "VERSION"]
+           "model_config", "unwrap_model", "resolve_weights", "migrate_config", "FORMAT", "VERSION", "CONFIG_VERSION"]

@@ -20,149 +20,33 @@ override :meth:`Trainer.train_step`.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import io
 import json
 import math
-import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..errors import OutputExistsError, RawcvError
-from .checkpoint import CheckpointError, build_model, load_checkpoint, load_state_dict, save_checkpoint, unwrap_model
+from ..data.loaders import make_loader, make_loaders, seed_worker
+from ..options import OPTIMIZERS, SCHEDULES
+from ..torch.device import resolve_device
+from .checkpoint import CheckpointError, load_checkpoint, load_state_dict, save_checkpoint, unwrap_model
+from .runs import (BEST, CHECKPOINT_TASKS, CURVES_PNG, LAST, METRICS_CSV, METRICS_JSON, MODEL_TASK_OF, TrainingError,
+                   checkpoint_architecture, load_trained, require_classes, require_model_task, require_resumed_classes,
+                   require_task, starting_checkpoint)
+from .steps import (_batch_size, get_rng_state, inference, move_to, predict_batches, progress_bar, seed_everything,
+                    set_rng_state)
 
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("cosine", "step", "none")
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3}
-LAST, BEST = "last.pt", "best.pt"
 
 
-def starting_checkpoint(out, *, resume: bool = False, init=None, overwrite: bool = False,
-                        check: Optional[Callable[[dict], None]] = None) -> Optional[dict]:
-    """The checkpoint a training run in the folder ``out`` starts from, after checking that the
-    run may start there: the folder's own ``last.pt`` with ``resume``, ``init``'s checkpoint,
-    or None for a run from scratch. A folder holding a previous run is refused unless the run
-    resumes it or ``overwrite`` is set; ``check`` (e.g. a task check) is called on the checkpoint.
-    Every task's ``train_*`` starts with this, so the rules are the same for all of them."""
-    out = Path(out)
-    if resume and init:
-        raise TrainingError("--resume continues the run's own last.pt; it cannot be combined with --init")
-    if (out / LAST).exists() and not resume and not overwrite:
-        raise OutputExistsError(f"{out}: holds a previous run (last.pt); use --resume to continue it "
-                                "or --overwrite to start again")
-    if resume:
-        if not (out / LAST).exists():
-            raise TrainingError(f"{out / LAST}: nothing to resume (no last.pt in the run folder)")
-        ckpt = load_checkpoint(out / LAST)
-    elif init:
-        ckpt = load_checkpoint(init)
-    else:
-        return None
-    if check is not None:
-        check(ckpt)
-    return ckpt
-
-
-def load_trained(weights, device="auto", *, check: Callable[[dict], None]) -> tuple:
-    """``(model, ckpt, device)`` of a trained checkpoint (file or run folder), in eval mode, after
-    ``check(ckpt)`` (the task's: :func:`require_task`, :func:`require_classes`)."""
-    dev = resolve_device(device)
-    ckpt = load_checkpoint(weights)
-    check(ckpt)
-    model, ckpt = build_model(ckpt, device=dev)
-    return model, ckpt, dev
-
-
-#: The tasks a checkpoint's config may name under ``"task"`` (what ``rawcv train TASK`` writes),
-#: and the registry task of the model each holds.
-CHECKPOINT_TASKS = ("classify", "segment", "restore")
-MODEL_TASK_OF = {"classify": "classify", "segment": "segment", "restore": "restore_generator"}
-
-
-def require_task(ckpt: dict, task: str, noun: str) -> None:
-    """Refuse a checkpoint whose config does not name ``task`` (``noun``: what a model of the task
-    is called in the message, e.g. "a classifier"), in one line naming the file."""
-    found = ckpt["config"].get("task")
-    if found is None:
-        raise CheckpointError(f"{ckpt['path']}: its config names no task (one of {', '.join(CHECKPOINT_TASKS)}), "
-                              f"so it cannot be taken for {noun}")
-    if found not in CHECKPOINT_TASKS:
-        raise CheckpointError(f"{ckpt['path']}: its config names task {str(found)[:40]!r}, none of "
-                              f"{', '.join(CHECKPOINT_TASKS)}")
-    if found != task:
-        raise CheckpointError(f"{ckpt['path']}: a {found!r} checkpoint, not {noun}")
-    from ..models import list_models, model_task
-
-    name = ckpt["config"]["name"]
-    if name in list_models() and model_task(name) != MODEL_TASK_OF[task]:
-        raise CheckpointError(f"{ckpt['path']}: a {task!r} checkpoint holding model {name!r}, which is a "
-                              f"{model_task(name)!r} model")
-
-
-def require_classes(ckpt: dict) -> None:
-    """Refuse a checkpoint whose config lacks the names of its ``num_classes`` outputs: a list of
-    that many distinct strings (what predictions are reported as)."""
-    cfg = ckpt["config"]
-    classes, count = cfg.get("classes"), cfg.get("num_classes")
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise CheckpointError(f"{ckpt['path']}: its config has classes {str(classes)[:60]}, not a list of "
-                              "class names")
-    if len(classes) != count or len(set(classes)) != len(classes):
-        raise CheckpointError(f"{ckpt['path']}: its config names {len(classes)} classes "
-                              f"({len(set(classes))} distinct) for a model of {count} outputs")
-
-
-def require_model_task(model: str, task: str, noun: str, *, in_chans: Optional[int] = None,
-                       kwargs: Optional[dict] = None) -> None:
-    """Refuse a model name that is not registered for ``task`` (``noun``: what the task's models
-    are called in the message, e.g. "classifiers"), naming only the ones that fit, and a model
-    that does not build with ``in_chans`` and the arguments ``kwargs`` (checked on the ``meta``
-    device, before any data is read; the message names the arguments the model takes)."""
-    from ..models import list_models, model_skeleton, model_task, unknown_model_error
-
-    if model not in list_models():
-        raise unknown_model_error(model, list_models(task), f"{noun} are")
-    if model_task(model) != task:
-        raise TrainingError(f"model {model!r} is a {model_task(model)!r} model; {noun} are: "
-                            f"{', '.join(list_models(task))}")
-    model_skeleton(model, in_chans, kwargs=kwargs or {})
-
-
-def require_resumed_classes(ckpt: Optional[dict], classes, data, *, resume: bool) -> None:
-    """A resumed run must see the classes it was started with."""
-    if resume and list(ckpt["config"].get("classes", classes)) != list(classes):
-        raise TrainingError(f"{data}: classes {classes} differ from those of the run being resumed "
-                            f"({ckpt['config'].get('classes')})")
-
-
-def checkpoint_architecture(ckpt: Optional[dict], model: Optional[str], model_kwargs: Optional[dict], *,
-                            resume: bool, log: Optional[Callable[[str], None]] = None) -> tuple:
-    """``(model, model_kwargs)`` for a run starting from ``ckpt``: the checkpoint's architecture
-    when resuming or when no model is named (model arguments given with it are then ignored, with
-    a note through ``log``), else the ones given."""
-    if ckpt is None or not (resume or model is None):
-        return model, model_kwargs
-    cfg = ckpt["config"]
-    if model_kwargs and log is not None:
-        log(f"note: using the architecture of {ckpt['path']}; model arguments ignored")
-    return cfg["name"], dict(cfg.get("kwargs") or {})
-METRICS_JSON, METRICS_CSV, CURVES_PNG = "metrics.json", "metrics.csv", "curves.png"
-#: Seconds between redraws of ``curves.png`` during a run (it is always drawn after the first
-#: and the last epoch): a plot costs about a second on a CPU, more than an epoch of a small run.
 CURVES_INTERVAL_S = 30.0
-
-
-class TrainingError(RawcvError, RuntimeError):
-    """Training cannot go on: a diverged (NaN) loss, nothing to resume, a bad setting."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,174 +84,6 @@ class Task:
     def config(self) -> dict:
         """Entries this task adds to the checkpoint config."""
         return {"task": self.name}
-
-
-# --------------------------------------------------------------------------------------------
-# Devices, seeds, loaders
-# --------------------------------------------------------------------------------------------
-
-def resolve_device(device="auto") -> torch.device:
-    """``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a torch.device.
-
-    Raises :class:`TrainingError` for an unknown name or CUDA asked for where there is none.
-    """
-    from ..torch.backend import resolve_device as _resolve
-
-    try:
-        dev = _resolve(device.lower() if isinstance(device, str) else device)
-    except RuntimeError:
-        raise TrainingError(f"unknown device {device!r}: expected auto, cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device {device!r} requested but CUDA is not available (use --device cpu or auto)")
-    return dev
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's (CPU and CUDA) generators."""
-    random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
-    torch.manual_seed(seed)
-
-
-def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: seed NumPy and ``random`` from the worker's torch seed."""
-    seed = torch.initial_seed() % (2 ** 32)
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def progress_bar(iterable, desc: str, *, progress: Optional[bool] = None, total: Optional[int] = None) -> tuple:
-    """``(iterable to loop over, tqdm bar or None)``: a bar on stderr unless ``progress`` is False
-    (None: tqdm decides, i.e. only on a terminal) or tqdm is missing."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable, None
-    bar = tqdm(iterable, desc=desc, total=total, leave=False, file=sys.stderr,
-               disable=None if progress is None else not progress, dynamic_ncols=True)
-    return bar, bar
-
-
-@contextlib.contextmanager
-def inference(device):
-    """How every prediction runs: no gradients and, on CUDA, bf16 autocast (as in training)."""
-    device = torch.device(device)
-    with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                                         enabled=device.type == "cuda"):
-        yield
-
-
-def predict_batches(model: nn.Module, loader, device, *, progress: Optional[bool] = None, desc: str = "eval"):
-    """``(logits, targets)`` of every ``(inputs, targets)`` batch of ``loader``, both on ``device``,
-    the logits computed under :func:`inference`; a progress bar as :func:`progress_bar`."""
-    device = torch.device(device)
-    iterable, bar = progress_bar(loader, desc, progress=progress)
-    try:
-        for x, y in iterable:
-            x, y = x.to(device, non_blocking=device.type == "cuda"), y.to(device)
-            with inference(device):
-                logits = model(x)
-            yield logits, y
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def make_loaders(train_ds, val_ds, *, batch_size: int, workers: int = 0, device="cpu", seed: int = 0) -> tuple:
-    """``(train_loader, val_loader)``: the training set shuffled, the validation set (None or
-    empty: no loader) in order, both from :func:`make_loader`."""
-    train = make_loader(train_ds, batch_size=batch_size, shuffle=True, workers=workers, device=device, seed=seed)
-    val = None
-    if val_ds is not None and len(val_ds):
-        val = make_loader(val_ds, batch_size=batch_size, shuffle=False, workers=workers, device=device, seed=seed)
-    return train, val
-
-
-def make_loader(dataset, *, batch_size: int = 32, shuffle: bool = False, workers: int = 0, device="cpu",
-                seed: int = 0, drop_last: bool = False, collate_fn=None):
-    """A DataLoader set up the way the Trainer expects.
-
-    A seeded ``generator`` (re-seeded per epoch by the Trainer), seeded workers, pinned memory
-    on CUDA and persistent workers (so a dataset's memory cache survives between epochs).
-
-    Workers start through ``forkserver`` (``spawn`` where that is missing), not ``fork``: once
-    the ISP's Numba kernels have run in this process on the GNU OpenMP threading layer, a
-    forked worker running them again is terminated ("fork() called from a process already
-    using GNU OpenMP").
-    """
-    import multiprocessing
-
-    from torch.utils.data import DataLoader
-
-    device = torch.device(device)
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    context = None
-    if workers > 0:
-        methods = multiprocessing.get_all_start_methods()
-        context = "forkserver" if "forkserver" in methods else "spawn"
-    return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=generator,
-        worker_init_fn=seed_worker, pin_memory=device.type == "cuda", drop_last=drop_last,
-        persistent_workers=workers > 0, collate_fn=collate_fn, multiprocessing_context=context,
-    )
-
-
-def move_to(obj, device, *, non_blocking: bool = False, channels_last: bool = False):
-    """Move tensors (also inside tuples, lists and dicts) to ``device``."""
-    if isinstance(obj, torch.Tensor):
-        obj = obj.to(device, non_blocking=non_blocking)
-        if channels_last and obj.ndim == 4 and obj.is_floating_point():
-            obj = obj.contiguous(memory_format=torch.channels_last)
-        return obj
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(move_to(o, device, non_blocking=non_blocking, channels_last=channels_last) for o in obj)
-    if isinstance(obj, dict):
-        return {k: move_to(v, device, non_blocking=non_blocking, channels_last=channels_last) for k, v in obj.items()}
-    return obj
-
-
-def _batch_size(targets, inputs) -> int:
-    for t in (targets, inputs):
-        if isinstance(t, torch.Tensor) and t.ndim > 0:
-            return int(t.shape[0])
-        if isinstance(t, (list, tuple)) and t:
-            return _batch_size(t[0], None)
-    return 1
-
-
-# --------------------------------------------------------------------------------------------
-# RNG state in a weights_only-loadable form
-# --------------------------------------------------------------------------------------------
-
-def get_rng_state() -> dict:
-    np_state = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    if "python" in state:
-        py = state["python"]
-        random.setstate((py[0], tuple(py[1]), py[2]))
-    if "numpy" in state:
-        n = state["numpy"]
-        np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                             n["cached_gaussian"]))
-    if "torch" in state:
-        torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        try:
-            torch.cuda.set_rng_state_all(state["cuda"])
-        except (RuntimeError, IndexError):
-            pass   # a different number of GPUs: keep the fresh CUDA generators
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 
 from ..errors import OutputExistsError, RawcvError
 from .checkpoint import load_state_dict
+from .inputs import input_normalisation
+from .runs import write_run_info
 from .engine import (Task, TrainConfig, Trainer, checkpoint_architecture, fit_and_report, inference,
                     load_trained, make_loader, make_loaders, predict_batches, require_classes,
                     require_model_task, require_resumed_classes, require_task, resolve_device, seed_everything,
@@ -194,7 +196,7 @@ def load_segmentation_data(data, *, layout: str = "packed", pipeline=None, val_f
     has none. Returns ``(train, val or None, classes)``; ``classes`` include ``background`` (id 0).
     """
     from ..data import is_synth_dataset
-    from .classify import synth_train_val
+    from .inputs import synth_train_val
 
     if not Path(data).is_dir():
         raise RawcvError(f"{data}: no such data folder")
@@ -255,7 +257,7 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
     """
     from ..data import pipeline_spec
     from ..models import create_model
-    from .classify import _normalisation, _write_run_info, run_input
+    from .inputs import run_input
 
     out = Path(out)
     say = log or (lambda line: print(line, flush=True))
@@ -285,7 +287,7 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
         say(f"initialised from {base_ckpt['path']}")
     ckpt_config = {"layout": layout, "classes": classes,
                    "pipeline": pipeline_spec(pipeline) if layout == "rgb" else None,
-                   "normalisation": _normalisation(layout, pipeline), "crop": crop,
+                   "normalisation": input_normalisation(layout, pipeline), "crop": crop,
                    "output": "class logits at full sensor resolution (H x W)"}
     train_loader, val_loader = make_loaders(train_ds, val_ds, batch_size=batch_size, workers=workers, device=dev,
                                             seed=seed)
@@ -297,7 +299,7 @@ def train_segmenter(data, out, *, model: Optional[str] = None, model_kwargs: Opt
         f"{len(val_ds) if val_ds is not None else 0} validation images, {len(classes)} classes, layout {layout}"
         + (f", crops {crop}" if crop else ""))
     out.mkdir(parents=True, exist_ok=True)
-    _write_run_info(out, data=data, source="synth", model=model, model_kwargs=model_kwargs, config=config,
+    write_run_info(out, data=data, source="synth", model=model, model_kwargs=model_kwargs, config=config,
                     ckpt_config=ckpt_config, init=init, freeze=None, batch_size=batch_size, workers=workers,
                     val_fraction=val_fraction, augment=augment, resume=resume, dice_weight=dice_weight)
     return fit_and_report(trainer, resume=resume, metric="miou", label="mIoU")
@@ -342,7 +344,7 @@ def predict_segmentation(weights, files, *, device="auto", display_pipeline="def
     """
     from ..data import raw_to_tensor, resolve_pipeline
     from ..io import read
-    from .classify import collect_files
+    from .inputs import collect_files
 
     model, ckpt, dev = load_segmenter(weights, device)
     cfg = ckpt["config"]
@@ -405,7 +407,7 @@ def evaluate_segmenter(weights, data, *, split: str = "test", batch_size: int = 
     ``classes``, ``split``, ``n``, ``json``.
     """
     from ..data import is_synth_dataset
-    from .classify import run_input, synth_split
+    from .inputs import run_input, synth_split
 
     model, ckpt, dev = load_segmenter(weights, device)
     cfg = ckpt["config"]

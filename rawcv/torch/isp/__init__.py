@@ -21,9 +21,7 @@ Examples
 torch.Size([1, 3, 4, 4])
 """
 
-import importlib
-import pkgutil
-
+from ...isp.stage import import_modules
 from ._common import TorchContext
 from .black_level import SubtractBlackLevel, saturation_mask, subtract_black_level
 from .color import ApplyColorMatrix, apply_color_matrix
@@ -37,10 +35,7 @@ from .vignetting import CENTER, K1, K2, K3, CorrectVignetting, correct_vignettin
 from .white_balance import (PERCENTILE, GainsGrayWorld, GainsWhiteWorld, WhiteBalance, gains_gray_world,
                             gains_white_world, white_balance)
 
-# every module attaches its stages' twins on import: a new one needs no line here
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_modules(__name__, __path__)      # a new module of twins needs no line here
 
 __all__ = [
     "subtract_black_level", "saturation_mask", "white_balance", "gains_gray_world", "gains_white_world",

@@ -13,6 +13,7 @@ from rawcv.meta import BAYER_PATTERNS, CameraMeta, RawImage
 from rawcv.pipeline import Pipeline, load_pipeline, make_stage
 from rawcv.torch import backend as tbackend
 from rawcv.torch import isp as tisp
+from rawcv.torch.isp import exposure as texposure
 from rawcv.torch.tensors import RawBatch, meta_dict, sensor_tensor
 
 TOL = 1e-5
@@ -418,6 +419,7 @@ def test_modules_agree_with_functions():
         (tisp.Encode("power", 1.8), rgb, tisp.encode(rgb, curve="power", gamma=1.8)),
         (tisp.Quantize(16, torch.uint16), rgb, tisp.quantize(rgb, bits=16, dtype=torch.uint16)),
         (tisp.EncodeQuantize("power", 2.0, 8), rgb, tisp.encode_quantize(rgb, curve="power", gamma=2.0, bits=8)),
+        (texposure.ApplyExposure(0.7), rgb, texposure.apply_exposure(rgb, stops=0.7)),
     ]
     for module, inp, expected in cases:
         got = module(inp)

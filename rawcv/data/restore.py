@@ -56,25 +56,12 @@ TARGET_DESCRIPTION = ("white-balanced linear camera RGB (as-shot white balance a
 # --------------------------------------------------------------------------------------------
 
 def packed_variance(packed, lambda_shot, lambda_read) -> np.ndarray:
-    """``lambda_shot * max(x, 0) + lambda_read`` of a packed ``4 x h x w`` array (NumPy).
+    """The float32 noise-model variance of a packed ``4 x h x w`` array, with numbers or 4 values
+    (one per packed channel R, G1, G2, B) for ``lambda_shot`` / ``lambda_read``
+    (:func:`rawcv.synth.noise.noise_variance`)."""
+    from ..synth.noise import noise_variance
 
-    ``lambda_shot`` / ``lambda_read`` are numbers, or 4 values (one per packed channel R, G1,
-    G2, B). The torch twin is :func:`rawcv.torch.augment.raw_noise_variance`.
-
-    Examples
-    --------
-    >>> v = packed_variance(np.array([[[-0.1, 0.5]]] * 4, np.float32), 0.01, 1e-4)
-    >>> [round(float(a), 6) for a in v[0, 0]]
-    [0.0001, 0.0051]
-    """
-    x = np.asarray(packed, dtype=np.float32)
-    ls = np.asarray(lambda_shot, dtype=np.float32)
-    lr = np.asarray(lambda_read, dtype=np.float32)
-    if ls.ndim:
-        ls = ls.reshape(-1, 1, 1)
-    if lr.ndim:
-        lr = lr.reshape(-1, 1, 1)
-    return (ls * np.maximum(x, 0) + lr).astype(np.float32)
+    return noise_variance(packed, lambda_shot, lambda_read, dtype=np.float32)
 
 
 def pack_mosaic(mosaic, cfa: str) -> np.ndarray:

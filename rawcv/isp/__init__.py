@@ -13,7 +13,7 @@ from .demosaic import DEMOSAIC_MIN_SIDE, demosaic_bilinear, mosaic_rgb
 from .denoise import denoise, denoise_mean, denoise_median, denoise_min_side
 from .vignetting import VignettingModel, apply_vignetting, correct_vignetting, fit_vignetting, vignetting_gain
 from .color import SRGB_TO_XYZ, apply_color_matrix, camera_to_srgb_matrix
-from .tone import encode, gamma_decode, gamma_encode, quantize, srgb_decode, srgb_encode
+from .tone import encode, encode_quantize, gamma_decode, gamma_encode, quantize, srgb_decode, srgb_encode
 
 import_modules(__name__, __path__)      # a new concern module needs no line here
 
@@ -23,6 +23,7 @@ __all__ = [
     "mosaic_rgb", "denoise", "denoise_mean", "denoise_median", "VignettingModel", "vignetting_gain",
     "correct_vignetting", "apply_vignetting", "fit_vignetting", "SRGB_TO_XYZ", "camera_to_srgb_matrix",
     "apply_color_matrix", "gamma_encode", "gamma_decode", "srgb_encode", "srgb_decode", "encode", "quantize",
+    "encode_quantize",
     "MIN_SIDE", "DEMOSAIC_MIN_SIDE", "denoise_min_side",
     "Stage", "Param", "Fusion", "FusedOp", "STAGES", "register_stage", "make_stage",
 ]

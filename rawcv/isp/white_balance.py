@@ -130,17 +130,22 @@ def gains_gray_world(image, *, cfa=None, saturation: float = 1.0) -> np.ndarray:
     arr, cfa = _prepare(image, cfa)
     if arr.ndim == 2:
         sums, counts = _channel_sums_kernel(arr, cfa_code(cfa), np.float32(saturation))
-        means = sums / np.maximum(counts, 1)
     else:
         keep = np.all(arr < saturation, axis=2)
-        means = arr[keep].mean(axis=0, dtype=np.float64) if keep.any() else np.zeros(3)
-    return _gains_from_stats(means, "means")
+        sums = arr[keep].sum(axis=0, dtype=np.float64)
+        counts = np.full(3, keep.sum(), dtype=np.float64)
+    for name, count in zip("RGB", counts):
+        _require_unclipped(count, name, saturation)
+    return _gains_from_stats(sums / counts, "means")
 
 
-def gains_white_world(image, *, cfa=None, percentile: float = 99.5) -> np.ndarray:
+def gains_white_world(image, *, cfa=None, percentile: float = 99.5, saturation: float = 1.0) -> np.ndarray:
     """White-world (max-RGB) gains from a high percentile of each channel, not its single max.
 
-    Using the 99.5th percentile means one hot pixel cannot decide the white point.
+    Using the 99.5th percentile means one hot pixel cannot decide the white point. Values at or
+    above ``saturation`` (clipped highlights, whose colour is the sensor's, not the light's) are
+    left out (on RGB, pixels with any channel at or above it); a channel with nothing else left
+    is an error that says so.
 
     Examples
     --------
@@ -152,8 +157,20 @@ def gains_white_world(image, *, cfa=None, percentile: float = 99.5) -> np.ndarra
     if not 0 < percentile <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
     arr, cfa = _prepare(image, cfa)
-    highs = [np.percentile(v, percentile) for v in _channel_values(arr, cfa)]
+    if arr.ndim == 3:
+        arr = arr[np.all(arr < saturation, axis=2)][None]
+    highs = []
+    for name, values in zip("RGB", _channel_values(arr, cfa)):
+        values = values[values < saturation]
+        _require_unclipped(values.size, name, saturation)
+        highs.append(np.percentile(values, percentile))
     return _gains_from_stats(highs, f"{percentile:g}th percentiles")
+
+
+def _require_unclipped(count: int, channel: str, saturation: float) -> None:
+    if count == 0:
+        raise ValueError(f"cannot estimate white balance: every {channel} value is clipped (at or above "
+                         f"{saturation:g}), so the image holds no colour of the light")
 
 
 def white_balance(image, gains, *, cfa=None) -> np.ndarray:

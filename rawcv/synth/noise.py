@@ -25,6 +25,28 @@ READ_LOG_SIGMA = 0.26
 DEFAULT_SHOT_RANGE = (1e-4, 1.2e-2)
 
 
+def noise_variance(x, lambda_shot, lambda_read, *, dtype=np.float64) -> np.ndarray:
+    """The model variance ``lambda_shot * max(x, 0) + lambda_read`` of values ``x``, in ``dtype``.
+
+    ``lambda_shot`` and ``lambda_read`` are numbers, or one value per entry of ``x``'s first axis
+    (the channels of a packed ``4 x h x w`` array). The torch twin is
+    :func:`rawcv.torch.augment.raw_noise_variance`.
+
+    Examples
+    --------
+    >>> v = noise_variance(np.array([[[-0.1, 0.5]]] * 4, np.float32), 0.01, 1e-4, dtype=np.float32)
+    >>> [round(float(a), 6) for a in v[0, 0]]
+    [0.0001, 0.0051]
+    """
+    x = np.asarray(x, dtype=dtype)
+    shot, read = np.asarray(lambda_shot, dtype=dtype), np.asarray(lambda_read, dtype=dtype)
+    if shot.ndim:
+        shot = shot.reshape((-1,) + (1,) * (x.ndim - 1))
+    if read.ndim:
+        read = read.reshape((-1,) + (1,) * (x.ndim - 1))
+    return (shot * np.maximum(x, 0) + read).astype(dtype)
+
+
 @dataclass(frozen=True)
 class NoiseParams:
     """Parameters of the noise model ``var(x) = lambda_shot * x + lambda_read``.
@@ -52,7 +74,7 @@ class NoiseParams:
 
     def variance(self, x) -> np.ndarray:
         """Model variance at clean value(s) ``x`` (negative values count as 0)."""
-        return self.lambda_shot * np.maximum(np.asarray(x, dtype=np.float64), 0.0) + self.lambda_read
+        return noise_variance(x, self.lambda_shot, self.lambda_read)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -565,6 +587,7 @@ def _clip_floor(x, clipped):
 
 
 __all__ = [
+    "noise_variance",
     "NoiseParams", "NoiseEstimate", "ChannelNoise", "NOISE_PRESETS", "DEFAULT_SHOT_RANGE",
     "mean_read_noise", "sample_noise_params", "noise_params_from_iso", "parse_noise",
     "add_noise", "noise_variance_map", "estimate",

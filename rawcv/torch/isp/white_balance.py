@@ -9,11 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...meta import bayer_positions_of
-
 from ...isp.white_balance import WhiteBalance as WhiteBalanceStage
-from ..tensors import _batched, cfa_codes
-from ._common import _check_channels, _float, _group_by_cfa, _per_position, _rows, stage_default
+from ...meta import bayer_positions_of
+from ..tensors import _batched, cfa_codes, cfa_list
+from ._common import _check_channels, _float, _per_position, _rows, stage_default
 
 PERCENTILE = stage_default("white_balance", "percentile")
 
@@ -92,8 +91,17 @@ def gains_gray_world(image: torch.Tensor, *, cfa=None, saturation: float = 1.0) 
         sums = torch.where(keep, x, 0).to(torch.float64).sum(dim=(-2, -1))
         counts = keep.sum(dim=(-2, -1)).to(torch.float64).expand(n, 3)
         sums = torch.where(counts > 0, sums, 0)
-    means = sums / counts.clamp(min=1)
-    return _gains_from_stats(means, "means", x.dtype)
+    _require_unclipped(counts, saturation)
+    return _gains_from_stats(sums / counts, "means", x.dtype)
+
+
+def _require_unclipped(counts: torch.Tensor, saturation: float) -> None:
+    """``counts``: ``N x 3`` unclipped values per sample and channel; none is an error (as in Numba)."""
+    empty = (counts == 0).nonzero()
+    if len(empty):
+        channel = "RGB"[int(empty[0, 1])]
+        raise ValueError(f"cannot estimate white balance: every {channel} value is clipped (at or above "
+                         f"{saturation:g}), so the image holds no colour of the light")
 
 
 def _percentile_rows(values: torch.Tensor, percentile: float) -> torch.Tensor:
@@ -110,11 +118,13 @@ def _percentile_rows(values: torch.Tensor, percentile: float) -> torch.Tensor:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
-def gains_white_world(image: torch.Tensor, *, cfa=None, percentile: float = PERCENTILE) -> torch.Tensor:
+def gains_white_world(image: torch.Tensor, *, cfa=None, percentile: float = PERCENTILE,
+                      saturation: float = 1.0) -> torch.Tensor:
     """White-world gains from each channel's ``percentile`` (not its single maximum); ``N x 3``.
 
     The percentile is NumPy's default linear interpolation (``torch.quantile``'s too), computed
-    with ``kthvalue`` so that there is no limit on the image size. Twin of
+    with ``kthvalue`` so that there is no limit on the image size. Values at or above
+    ``saturation`` are left out (on RGB, pixels with any channel at or above it). Twin of
     :func:`rawcv.isp.gains_white_world`.
 
     Examples
@@ -127,18 +137,19 @@ def gains_white_world(image: torch.Tensor, *, cfa=None, percentile: float = PERC
         raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
     x, _ = _batched(_float(image), "image")
     _check_channels(x, (1, 3), "gains_white_world")
-    if x.shape[1] == 3:
-        highs = torch.stack([_percentile_rows(x[:, c].reshape(x.shape[0], -1), percentile) for c in range(3)], 1)
-    else:
-        def per_pattern(sub, pattern):
-            cols = []
-            for c in range(3):
-                planes = [sub[:, 0, dy::2, dx::2].reshape(sub.shape[0], -1)
-                          for dy, dx in bayer_positions_of(pattern, c)]
-                cols.append(_percentile_rows(torch.cat(planes, 1), percentile))
-            return torch.stack(cols, 1)
-
-        highs = _group_by_cfa(x, cfa, per_pattern)
+    # the unclipped values differ in number per sample and channel: each is taken on its own
+    patterns = cfa_list(cfa, x.shape[0]) if x.shape[1] == 1 else None
+    kept = []
+    for i, sample in enumerate(x):
+        if patterns is None:
+            pixels = sample.reshape(3, -1)[:, (sample < saturation).all(dim=0).reshape(-1)]
+            kept.append(list(pixels))
+        else:
+            values = [torch.cat([sample[0, dy::2, dx::2].reshape(-1) for dy, dx in bayer_positions_of(patterns[i], c)])
+                      for c in range(3)]
+            kept.append([v[v < saturation] for v in values])
+    _require_unclipped(torch.tensor([[len(v) for v in row] for row in kept]), saturation)
+    highs = torch.stack([torch.stack([_percentile_rows(v[None], percentile)[0] for v in row]) for row in kept])
     return _gains_from_stats(highs.to(torch.float64), f"{percentile:g}th percentiles", x.dtype)
 
 

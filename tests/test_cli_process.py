@@ -76,6 +76,25 @@ def test_process_writes_png_and_sidecar_equal_to_library(dng_folder, tmp_path):
     assert side["output"]["dtype"] == "uint8"
 
 
+def test_process_demosaic_option_replaces_the_pipelines_method(dng_folder, tmp_path):
+    out = tmp_path / "out"
+    code, _, err = run_cli("process", dng_folder / "a.dng", "-o", out, "--demosaic", "malvar", "--quiet")
+    assert code == 0, err
+    img = cv2.imread(str(out / "a.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    raw = rawcv.read(dng_folder / "a.dng")
+    assert np.array_equal(img, rawcv.load_pipeline("default").with_params("demosaic", method="malvar")(raw))
+    assert not np.array_equal(img, rawcv.load_pipeline("default")(raw))
+    side = json.loads((out / "a.png.json").read_text())
+    assert [s["method"] for s in side["pipeline"]["stages"] if s["stage"] == "demosaic"] == ["malvar"]
+    # a pipeline without a demosaic stage cannot take the option: one line, nothing written
+    yaml_path = tmp_path / "mosaic.yaml"
+    yaml_path.write_text("stages: [black_level, white_balance]\n")
+    code, _, err = run_cli("process", dng_folder / "a.dng", "-o", tmp_path / "none", "--pipeline", yaml_path,
+                           "--demosaic", "malvar", "--quiet")
+    assert code != 0 and err.count("\n") == 1 and "has no 'demosaic' stage" in err
+    assert not (tmp_path / "none").exists()
+
+
 def test_process_linear_npy_and_gray_world_gains_recorded(dng_folder, tmp_path):
     pipe = tmp_path / "gw.yaml"
     pipe.write_text("stages:\n- stage: black_level\n- {stage: white_balance, method: gray_world}\n"

@@ -100,15 +100,16 @@ def test_fused_equals_stage_by_stage_with_overridden_levels(cfa):
 
 
 def test_fused_plan_of_core_is_a_single_pass():
-    # gamma directly followed by quantize is one step: the exact level table
+    # gamma directly followed by quantize is one step (the exact level table), as is white balance
+    # followed by highlights (the product capped in the same loop)
     assert load_pipeline("core").fused_plan() == [
-        ("fused", ["black_level", "white_balance", "demosaic", "gamma+quantize"])]
+        ("fused", ["black_level", "white_balance+highlights", "demosaic", "gamma+quantize"])]
     assert load_pipeline("linear").fused_plan() == [
         ("fused", ["black_level", "white_balance", "demosaic", "color_matrix"])]
     # the 3x3 median runs on rows inside the same pass, so the full default pipeline is one pass too
     assert load_pipeline("default").fused_plan() == [
-        ("fused", ["black_level", "white_balance", "demosaic", "denoise", "vignetting", "color_matrix",
-                   "gamma+quantize"])]
+        ("fused", ["black_level", "white_balance+highlights", "demosaic", "denoise", "vignetting",
+                   "color_matrix", "gamma+quantize"])]
     # a 5x5 filter cannot: it splits the schedule into a pass, the stage alone and another pass
     five = Pipeline(["black_level", "white_balance", "demosaic", {"stage": "denoise", "size": 5}, "gamma",
                      "quantize"])

@@ -27,11 +27,15 @@ def make_raw(shape=(24, 34), cfa="RGGB", *, black=BLACK, white=WHITE, wb=WB, xyz
     return RawImage(data, meta)
 
 
-def manual_chain(raw, *, denoise=False, color=True, gamma="srgb", bits=8, wb_gains=None):
+def manual_chain(raw, *, denoise=False, color=True, gamma="srgb", bits=8, wb_gains=None, highlights=False):
     """The default pipeline's stages applied one by one with the ISP functions."""
+    from rawcv.isp.highlights import clip_highlights
+
     x = isp.subtract_black_level(raw.data, black=raw.meta.black_level, white=raw.meta.white_level)
     gains = isp.normalize_gains(raw.meta.as_shot_wb) if wb_gains is None else wb_gains
     x = isp.white_balance(x, gains, cfa=raw.cfa)
+    if highlights:
+        x = clip_highlights(x)
     x = isp.demosaic_bilinear(x, cfa=raw.cfa)
     if denoise:
         x = isp.denoise_median(x, size=3)
@@ -77,12 +81,12 @@ def test_pipeline_accepts_stage_objects():
 def test_default_pipeline_matches_hand_chain(backend):
     p = load_pipeline("default")
     assert p.name == "default"
-    assert [s.name for s in p.stages] == ["black_level", "white_balance", "demosaic", "denoise", "vignetting",
-                                          "color_matrix", "gamma", "quantize"]
+    assert [s.name for s in p.stages] == ["black_level", "white_balance", "highlights", "demosaic", "denoise",
+                                          "vignetting", "color_matrix", "gamma", "quantize"]
     raw = make_raw((26, 31), "GRBG", seed=3)
     result = p.run(raw, backend=backend)
     assert result.image.dtype == np.uint8 and result.image.shape == (26, 31, 3)
-    assert np.array_equal(result.image, manual_chain(raw, denoise=True))
+    assert np.array_equal(result.image, manual_chain(raw, denoise=True, highlights=True))
     assert result.color_space == "sRGB"   # 8-bit with the sRGB transfer curve, not linear
     assert np.array_equal(result.saturation, raw.data >= WHITE)
 
@@ -161,6 +165,7 @@ def test_keep_intermediates_one_per_stage():
     expected = {
         "black_level": ((18, 22), np.float32),
         "white_balance": ((18, 22), np.float32),
+        "highlights": ((18, 22), np.float32),
         "demosaic": ((18, 22, 3), np.float32),
         "denoise": ((18, 22, 3), np.float32),
         "vignetting": ((18, 22, 3), np.float32),
@@ -173,7 +178,8 @@ def test_keep_intermediates_one_per_stage():
     inter = dict(result.intermediates)
     np.testing.assert_array_equal(inter["black_level"],
                                   isp.subtract_black_level(raw.data, black=BLACK, white=WHITE))
-    np.testing.assert_array_equal(inter["demosaic"], isp.demosaic_bilinear(inter["white_balance"], cfa="RGGB"))
+    np.testing.assert_array_equal(inter["highlights"], np.minimum(inter["white_balance"], 1.0))
+    np.testing.assert_array_equal(inter["demosaic"], isp.demosaic_bilinear(inter["highlights"], cfa="RGGB"))
     np.testing.assert_array_equal(inter["quantize"], isp.quantize(inter["gamma"]))
     assert result.image is inter["quantize"]
     assert result.kind == "quantized"

@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..io.writers import FORMATS
+from ..isp.stage import STAGES
 from ..pipeline.core import BACKENDS
 from ._common import Progress, add_dump_options, dump_reader, fail_line
 
@@ -84,6 +85,9 @@ def register_process(sub):
                    help="output format; when not given, png for pipelines that quantise and npy for float "
                         "ones. TIFF keeps the pipeline's type: 8- or 16-bit as it quantises, float32 if float")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="files processed in parallel")
+    methods = STAGES["demosaic"].param("method").choices
+    p.add_argument("--demosaic", choices=methods, default=None, metavar="METHOD",
+                   help=f"demosaic method instead of the pipeline's ({', '.join(methods)}); None: the pipeline's own")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="fused fast path or stage by stage (identical results)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -101,6 +105,8 @@ def run_process(args) -> int:
         raise SystemExit("rawcv process: error: --jobs must be >= 1")
     dumps = dump_reader(args)
     pipeline = load_pipeline(args.pipeline, backend=args.backend)
+    if args.demosaic is not None:
+        pipeline = pipeline.with_params("demosaic", method=args.demosaic)
     fmt = args.format or ("png" if pipeline.output_kind == "quantized" else "npy")
     files = collect_inputs(args.inputs, DUMP_SUFFIXES if dumps else RAW_SUFFIXES)
     if not files:

@@ -157,6 +157,14 @@ class Stage:
         self.values = {p.name: p.validate(self.name, values.get(p.name, p.default)) for p in self.params}
         self.check()
 
+    @classmethod
+    def param(cls, name: str) -> Param:
+        """The declaration of parameter ``name`` (its default, choices, doc)."""
+        for p in cls.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"stage {cls.name!r} declares no parameter {name!r}")
+
     def check(self) -> None:
         """Cross-parameter validation; raise :class:`PipelineError`."""
 

@@ -13,21 +13,25 @@ from ..errors import PipelineError
 from ..meta import cfa_code, validate_cfa
 from ._validate import as_float_image, as_gains
 from .frame import MOSAIC, RGB
+from .highlights import WHITE_POINT, Highlights, _clip_scalar
 from .stage import FusedOp, Fusion, Param, Stage, register_stage
+
+_NO_CEILING = np.float32(np.inf)
 
 
 @njit(cache=True, nogil=True)
-def _wb_mosaic_row(src_row, g0, g1, out_row):
-    """One mosaic row: gain ``g0`` on even columns, ``g1`` on odd ones (``out_row`` may be
-    ``src_row``). Shared by the stand-alone kernel and the fused pipeline path."""
+def _wb_mosaic_row(src_row, g0, g1, ceiling, out_row):
+    """One mosaic row: gain ``g0`` on even columns, ``g1`` on odd ones, each product capped at
+    ``ceiling`` (inf: not at all; the white point: the ``highlights`` stage in the same loop).
+    ``out_row`` may be ``src_row``. Shared by the stand-alone kernel and the fused pipeline path."""
     w = src_row.size
     for k in range(w // 2):
         v0 = src_row[2 * k]
         v1 = src_row[2 * k + 1]
-        out_row[2 * k] = v0 * g0
-        out_row[2 * k + 1] = v1 * g1
+        out_row[2 * k] = _clip_scalar(v0 * g0, ceiling)
+        out_row[2 * k + 1] = _clip_scalar(v1 * g1, ceiling)
     if w & 1:
-        out_row[w - 1] = src_row[w - 1] * g0
+        out_row[w - 1] = _clip_scalar(src_row[w - 1] * g0, ceiling)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -35,15 +39,15 @@ def _wb_mosaic_kernel(src, code, gains, out):
     h = src.shape[0]
     for y in prange(h):
         row = 2 * (y & 1)
-        _wb_mosaic_row(src[y], gains[code[row]], gains[code[row + 1]], out[y])
+        _wb_mosaic_row(src[y], gains[code[row]], gains[code[row + 1]], _NO_CEILING, out[y])
 
 
 @njit(cache=True, nogil=True)
-def _wb_rgb_row(src_row, gains, out_row):
-    """One flat RGB row (R, G, B interleaved) times the gains."""
+def _wb_rgb_row(src_row, gains, ceiling, out_row):
+    """One flat RGB row (R, G, B interleaved) times the gains, capped at ``ceiling``."""
     for x in range(src_row.size // 3):
         for c in range(3):
-            out_row[3 * x + c] = src_row[3 * x + c] * gains[c]
+            out_row[3 * x + c] = _clip_scalar(src_row[3 * x + c] * gains[c], ceiling)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -52,22 +56,23 @@ def _wb_rgb_kernel(src, gains, out):
     flat_in = src.reshape(h, 3 * w)
     flat_out = out.reshape(h, 3 * w)
     for y in prange(h):
-        _wb_rgb_row(flat_in[y], gains, flat_out[y])
+        _wb_rgb_row(flat_in[y], gains, _NO_CEILING, flat_out[y])
 
 
 @njit(cache=True, nogil=True)
 def _wb_mosaic_fused_row(src_row, y, args, scratch, out_row):
-    """Fused-pass row function of :class:`WhiteBalance` on mosaic row ``y``; ``args[0]`` holds
-    the gain of each 2 x 2 CFA position."""
-    gains4 = args[0]
+    """Fused-pass row function of :class:`WhiteBalance` on mosaic row ``y``; ``args`` are the
+    gain of each 2 x 2 CFA position and the ceiling."""
+    gains4, ceiling = args
     p = 2 * (y & 1)
-    _wb_mosaic_row(src_row, gains4[p], gains4[p + 1], out_row)
+    _wb_mosaic_row(src_row, gains4[p], gains4[p + 1], ceiling, out_row)
 
 
 @njit(cache=True, nogil=True)
 def _wb_rgb_fused_row(src_row, y, args, scratch, out_row):
     """Fused-pass row function of :class:`WhiteBalance` on a flat RGB row."""
-    _wb_rgb_row(src_row, args[0], out_row)
+    gains, ceiling = args
+    _wb_rgb_row(src_row, gains, ceiling, out_row)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -291,10 +296,36 @@ class WhiteBalance(Stage):
             return Fusion.POINTWISE
         return None
 
-    def fused_op(self, ctx):
+    def fused_op(self, ctx, *, ceiling=_NO_CEILING):
         data = ctx.data() if self.estimates else None
         gains = self.resolve_gains(data, ctx.kind, ctx.meta)
         self.note(ctx, gains=[float(g) for g in gains])
         if ctx.kind == MOSAIC:
-            return FusedOp(_wb_mosaic_fused_row, (as_gains(gains)[cfa_code(ctx.meta.cfa)],))
-        return FusedOp(_wb_rgb_fused_row, (as_gains(gains),))
+            return FusedOp(_wb_mosaic_fused_row, (as_gains(gains)[cfa_code(ctx.meta.cfa)], ceiling))
+        return FusedOp(_wb_rgb_fused_row, (as_gains(gains), ceiling))
+
+    def fuse_with(self, following):
+        if isinstance(following, Highlights):
+            return ClippedWhiteBalance(self, following)
+        return None
+
+
+class ClippedWhiteBalance(Stage):
+    """A :class:`WhiteBalance` directly followed by the ``highlights`` stage, as one step: each
+    product capped at the white point in the same loop (the same numbers as the two stages one
+    after the other). Schedules build it through :meth:`WhiteBalance.fuse_with`."""
+
+    name = "white_balance+highlights"
+
+    def __init__(self, white_balance: WhiteBalance, highlights: Highlights):
+        self.white_balance, self.highlights = white_balance, highlights
+        self.values = dict(white_balance.values)
+
+    def apply(self, frame):
+        return self.highlights.apply(self.white_balance.apply(frame))
+
+    def fusion(self, kind):
+        return self.white_balance.fusion(kind)
+
+    def fused_op(self, ctx):
+        return self.white_balance.fused_op(ctx, ceiling=WHITE_POINT)

@@ -173,6 +173,21 @@ class Pipeline:
         kind = RAW_RGB if linear_input else RAW
         return [("fused" if g.fused else "stage", g.names) for g in schedule.plan(self.stages, kind)]
 
+    def with_params(self, stage: str, **values) -> "Pipeline":
+        """A copy in which every stage called ``stage`` takes ``values`` over its own parameters
+        (validated as a YAML file's are); a pipeline without such a stage is an error.
+
+        Examples
+        --------
+        >>> load_pipeline("core").with_params("demosaic", method="malvar").stages[3]
+        Demosaic(method='malvar')
+        """
+        if not any(s.name == stage for s in self.stages):
+            raise PipelineError(f"pipeline '{self.name}' has no '{stage}' stage "
+                                f"(its stages: {', '.join(s.name for s in self.stages)})")
+        stages = [make_stage({**s.to_dict(), **values}) if s.name == stage else s for s in self.stages]
+        return Pipeline(stages, name=self.name, backend=self.backend, description=self.description)
+
     # --- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = {"name": self.name}

@@ -14,15 +14,12 @@ from ..tensors import cfa_list
 
 def stage_default(stage: str, param: str):
     """The default of ``param`` as declared once in the stage registry."""
-    for p in STAGES[stage].params:
-        if p.name == param:
-            return p.default
-    raise KeyError(f"stage {stage!r} declares no parameter {param!r}")
+    return STAGES[stage].param(param).default
 
 
 def stage_choices(stage: str, param: str) -> tuple:
     """The choices of ``param`` as declared once in the stage registry."""
-    return next(p.choices for p in STAGES[stage].params if p.name == param)
+    return STAGES[stage].param(param).choices
 
 
 @dataclass

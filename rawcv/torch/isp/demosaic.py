@@ -1,4 +1,4 @@
-"""Bilinear demosaicing and mosaicking in torch."""
+"""Demosaicing (bilinear, Malvar-He-Cutler) and mosaicking in torch."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...isp.demosaic import pixel_kinds
-from ...meta import cfa_code
-
+from ...isp.demosaic import DEMOSAIC_MIN_SIDE, MALVAR_MIN_SIDE, pixel_kinds
 from ...isp.demosaic import Demosaic as DemosaicStage
+from ...meta import cfa_code
 from ..tensors import _batched, cfa_codes
 from ._common import _check_channels, _float, _group_by_cfa
 
@@ -49,18 +48,57 @@ def _demosaic_one(x: torch.Tensor, cfa: str) -> torch.Tensor:
                 per_position.append(_bilinear_position(at, int(kinds[2 * dy + dx])))
         stacked = torch.cat([per_position[pos][c] for c in range(3) for pos in range(4)], dim=1)
         return F.pixel_shuffle(stacked, 2)
-    p = F.pad(x, (1, 1, 1, 1), mode="reflect")   # reflect-101, keeps the CFA phase
+    return _by_position(x, kinds, 1, _bilinear_position)
+
+
+def _by_position(x: torch.Tensor, kinds, radius: int, position) -> torch.Tensor:
+    """RGB ``N x 3 x H x W`` from ``position(at, kind)``, the (R, G, B) of the pixels at one
+    position of the 2 x 2 tile, where ``at(oy, ox)`` gives their neighbours at that offset
+    (``|oy|, |ox| <= radius``) from the mosaic padded reflect-101, which keeps the CFA phase."""
+    n, _, h, w = x.shape
+    p = F.pad(x, (radius,) * 4, mode="reflect")
     out = x.new_empty((n, 3, h, w))
     for dy in range(2):
         for dx in range(2):
             ny, nx = (h - dy + 1) // 2, (w - dx + 1) // 2
 
             def at(oy, ox, dy=dy, dx=dx, ny=ny, nx=nx):
-                y0, x0 = 1 + dy + oy, 1 + dx + ox
+                y0, x0 = radius + dy + oy, radius + dx + ox
                 return p[:, :, y0:y0 + 2 * ny - 1:2, x0:x0 + 2 * nx - 1:2]
 
-            out[:, :, dy::2, dx::2] = torch.cat(_bilinear_position(at, int(kinds[2 * dy + dx])), dim=1)
+            out[:, :, dy::2, dx::2] = torch.cat(position(at, int(kinds[2 * dy + dx])), dim=1)
     return out
+
+
+def _malvar_position(at, kind: int):
+    """(R, G, B) of the pixels of one tile position by Malvar-He-Cutler's 5 x 5 filters;
+    ``at(oy, ox)`` gives their neighbours. Sums run in the Numba twin's order (``_malvar_pixel``)."""
+    c = at(0, 0)
+    n1 = at(-1, 0) + at(1, 0)
+    w1 = at(0, -1) + at(0, 1)
+    n2 = at(-2, 0) + at(2, 0)
+    w2 = at(0, -2) + at(0, 2)
+    d1 = at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)
+    if kind >= 2:       # R or B: G from the cross, the other colour from the diagonals
+        cross = (c * 4 + (n1 + w1) * 2 - (n2 + w2)) * 0.125
+        diag = (c * 6 + d1 * 2 - (n2 + w2) * 1.5) * 0.125
+        return (c, cross, diag) if kind == 2 else (diag, cross, c)
+    along_row = (c * 5 + w1 * 4 - d1 - w2 + n2 * 0.5) * 0.125
+    along_col = (c * 5 + n1 * 4 - d1 - n2 + w2 * 0.5) * 0.125
+    return (along_row, c, along_col) if kind == 0 else (along_col, c, along_row)
+
+
+def _malvar_one(x: torch.Tensor, cfa: str) -> torch.Tensor:
+    return _by_position(x, pixel_kinds(cfa_code(cfa)), 2, _malvar_position)
+
+
+def _demosaic_batch(mosaic, cfa, what: str, min_side: int, one) -> torch.Tensor:
+    """Check a mosaic batch and run ``one(sub_batch, pattern)`` per CFA pattern in it."""
+    x, restore = _batched(_float(mosaic), "mosaic")
+    _check_channels(x, (1,), what)
+    if min(x.shape[-2:]) < min_side:
+        raise ValueError(f"mosaic must be at least {min_side} x {min_side} to demosaic, got {tuple(x.shape[-2:])}")
+    return restore(_group_by_cfa(x, cfa, one))
 
 
 def demosaic_bilinear(mosaic: torch.Tensor, *, cfa) -> torch.Tensor:
@@ -83,11 +121,37 @@ def demosaic_bilinear(mosaic: torch.Tensor, *, cfa) -> torch.Tensor:
     >>> out.shape, bool((out == 0.5).all())
     (torch.Size([3, 4, 6]), True)
     """
-    x, restore = _batched(_float(mosaic), "mosaic")
-    _check_channels(x, (1,), "demosaic_bilinear")
-    if min(x.shape[-2:]) < 3:
-        raise ValueError(f"mosaic must be at least 3 x 3 to demosaic, got {tuple(x.shape[-2:])}")
-    return restore(_group_by_cfa(x, cfa, _demosaic_one))
+    return _demosaic_batch(mosaic, cfa, "demosaic_bilinear", DEMOSAIC_MIN_SIDE, _demosaic_one)
+
+
+def demosaic_malvar(mosaic: torch.Tensor, *, cfa) -> torch.Tensor:
+    """Malvar-He-Cutler demosaicing: mosaic ``N x 1 x H x W`` -> RGB ``N x 3 x H x W``.
+
+    Bilinear interpolation corrected by the Laplacian of the sampled colour, with the paper's
+    fixed 5 x 5 filters (Malvar, He, Cutler, ICASSP 2004); linear, so differentiable everywhere
+    and unclipped. Borders mirror (reflect-101, ``F.pad(mode="reflect")``). Twin of
+    :func:`rawcv.isp.demosaic.demosaic_malvar`, operation for operation.
+
+    Parameters
+    ----------
+    mosaic : Tensor
+        ``N x 1 x H x W`` (or ``1 x H x W`` / ``H x W``), H and W >= 3.
+    cfa : str or sequence of str
+        The pattern, or one per sample.
+
+    Returns
+    -------
+    Tensor
+        ``N x 3 x H x W`` (the input's rank, with 3 channels), float32 or the input's float dtype.
+
+    Examples
+    --------
+    >>> ramp = (torch.arange(6.0)[:, None] + 2 * torch.arange(8.0)).expand(2, 1, 6, 8)
+    >>> rgb = demosaic_malvar(ramp, cfa=["RGGB", "GBRG"])   # a grey ramp: every channel is the ramp
+    >>> bool((rgb[..., 2:-2, 2:-2] == ramp[..., 2:-2, 2:-2]).all())
+    True
+    """
+    return _demosaic_batch(mosaic, cfa, "demosaic_malvar", MALVAR_MIN_SIDE, _malvar_one)
 
 
 def mosaic_rgb(image: torch.Tensor, *, cfa) -> torch.Tensor:
@@ -111,7 +175,21 @@ def mosaic_rgb(image: torch.Tensor, *, cfa) -> torch.Tensor:
     return restore(out)
 
 
-class DemosaicBilinear(nn.Module):
+class _DemosaicModule(nn.Module):
+    """Module form of a demosaic function (``function``), with a default pattern ``cfa`` that a
+    call may override."""
+
+    function = None
+
+    def __init__(self, cfa=None):
+        super().__init__()
+        self.cfa = cfa
+
+    def forward(self, mosaic, cfa=None):
+        return type(self).function(mosaic, cfa=cfa if cfa is not None else self.cfa)
+
+
+class DemosaicBilinear(_DemosaicModule):
     """Module form of :func:`demosaic_bilinear`.
 
     Examples
@@ -120,15 +198,26 @@ class DemosaicBilinear(nn.Module):
     torch.Size([1, 3, 4, 4])
     """
 
-    def __init__(self, cfa=None):
-        super().__init__()
-        self.cfa = cfa
+    function = staticmethod(demosaic_bilinear)
 
-    def forward(self, mosaic, cfa=None):
-        return demosaic_bilinear(mosaic, cfa=cfa if cfa is not None else self.cfa)
+
+class DemosaicMalvar(_DemosaicModule):
+    """Module form of :func:`demosaic_malvar`.
+
+    Examples
+    --------
+    >>> DemosaicMalvar("GRBG")(torch.ones(2, 1, 5, 7)).shape
+    torch.Size([2, 3, 5, 7])
+    """
+
+    function = staticmethod(demosaic_malvar)
+
+
+# the twin of each method the stage declares (rawcv.isp.demosaic.DEMOSAIC_METHODS)
+DEMOSAIC_TWINS = {"bilinear": demosaic_bilinear, "malvar": demosaic_malvar}
 
 
 @DemosaicStage.torch_twin
 def _demosaic_stage(stage, x, ctx):
     # a linear raw is already RGB
-    return demosaic_bilinear(x, cfa=ctx.cfas) if x.shape[1] == 1 else x
+    return DEMOSAIC_TWINS[stage.method](x, cfa=ctx.cfas) if x.shape[1] == 1 else x

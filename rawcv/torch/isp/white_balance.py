@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...isp.white_balance import ClippedWhiteBalance as ClippedWhiteBalanceStage
 from ...isp.white_balance import WhiteBalance as WhiteBalanceStage
 from ...meta import bayer_positions_of
 from ..tensors import _batched, cfa_codes, cfa_list
@@ -200,3 +201,9 @@ def _white_balance_stage(stage, x, ctx):
         gains = torch.as_tensor(np.stack([stage.gains_from_metadata(m) for m in ctx.metas]).astype(np.float64),
                                 device=x.device)
     return white_balance(x, gains, cfa=cfa)
+
+
+@ClippedWhiteBalanceStage.torch_twin
+def _clipped_white_balance_stage(stage, x, ctx):
+    return stage.highlights.torch(stage.white_balance.torch(x, ctx), ctx)
+

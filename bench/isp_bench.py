@@ -693,6 +693,16 @@ def render(args, res: Results, mem: dict, bw: dict, start: dict, env: dict, busy
     return "\n".join(lines)
 
 
+def write_report(path, text: str) -> None:
+    """Write the report to ``path``, carrying an existing demosaic-quality section (written by
+    ``bench/demosaic_quality.py`` between its markers) over unchanged at the end."""
+    from .demosaic_quality import extract_section
+
+    path = Path(path)
+    kept = extract_section(path.read_text()) if path.exists() else None
+    path.write_text(text + "\n" + (f"\n{kept}\n" if kept else ""))
+
+
 def environment(argv) -> dict:
     return {"machine": system.machine(), "versions": system.versions(),
             "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -701,23 +711,23 @@ def environment(argv) -> dict:
             "nice": os.nice(0)}
 
 
-def _size(text: str):
+def frame_size(text: str, minimum: int = 16):
     m = re.fullmatch(r"(\d+)x(\d+)", text)
     if not m:
         raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}")
     w, h = int(m.group(1)), int(m.group(2))
-    if w < 16 or h < 16 or w % 2 or h % 2:
-        raise argparse.ArgumentTypeError("width and height must be even and >= 16")
+    if w < minimum or h < minimum or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"width and height must be even and >= {minimum}")
     return w, h
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(prog="python -m bench.isp_bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", type=_size, default=(6000, 4000), metavar="WxH", help="frame size (default 6000x4000)")
+    ap.add_argument("--size", type=frame_size, default=(6000, 4000), metavar="WxH", help="frame size (default 6000x4000)")
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per measurement, best is reported (>= 5)")
     ap.add_argument("--write", metavar="FILE", help="write the report (Markdown) to FILE, e.g. BENCHMARKS.md")
-    ap.add_argument("--jobs-size", type=_size, default=(3000, 2000), metavar="WxH",
+    ap.add_argument("--jobs-size", type=frame_size, default=(3000, 2000), metavar="WxH",
                     help="size of the 12 DNG copies for --jobs 1 vs 2 (default 3000x2000)")
     ap.add_argument("--skip-startup", action="store_true", help="leave out the start-up / command-line part")
     ap.add_argument("--check-table", action="store_true",
@@ -784,7 +794,7 @@ def main(argv=None) -> int:
         if not start:
             ap.error("--write needs the start-up part (drop --skip-startup)")
         text = render(args, res, mem, bw, start, env, other, (load0, load1), path)
-        Path(args.write).write_text(text + "\n")
+        write_report(args.write, text)
         print(f"wrote {args.write}")
     return 0 if all(ok for _, ok in res.checks) else 1
 

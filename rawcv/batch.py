@@ -19,6 +19,7 @@ import numpy as np
 from .errors import OutputExistsError, RawcvError
 from .io import read
 from .io.writers import apply_orientation, output_suffix, sidecar_path, stored_image, write_image
+from .isp.black_level import saturated_fractions
 from .meta import RawImage
 from .pipeline import Pipeline
 
@@ -149,6 +150,8 @@ def sidecar_for(raw, pipeline: Pipeline, result, fmt: str, oriented: bool, image
                    "color_space": result.color_space, "orientation_applied": oriented,
                    "transfer": result.transfer, "linear": result.transfer == "linear"},
         "saturated_fraction": None if sat is None else float(sat.mean()),
+        # per colour: which channels the white level clipped (what the highlights stage had to handle)
+        "saturated_by_channel": None if sat is None else saturated_fractions(sat, cfa=raw.meta.cfa),
     }
 
 

@@ -71,3 +71,20 @@ def test_the_rose_has_no_magenta_petal(raw_samples):
     assert magenta_highlights(default(raw)) == 0
     without = Pipeline([s for s in default.stages if s.name != "highlights"])
     assert magenta_highlights(without(raw)) > 50                                # 83 before the stage
+
+
+def test_the_sidecar_says_which_channels_were_clipped(raw_samples, tmp_path):
+    from rawcv.cli import main
+
+    assert main(["process", str(raw_samples / "nikon_d3200_rose.dng"), "-o", str(tmp_path), "--quiet"]) == 0
+    import json
+
+    side = json.loads((tmp_path / "nikon_d3200_rose.png.json").read_text())
+    raw = rawcv.read(raw_samples / "nikon_d3200_rose.dng")
+    clipped = raw.data >= raw.meta.white_level           # RGGB: R at even rows and columns
+    by_channel = side["saturated_by_channel"]
+    assert by_channel["R"] == pytest.approx(clipped[0::2, 0::2].mean())
+    assert by_channel["G"] == pytest.approx((clipped[0::2, 1::2].sum() + clipped[1::2, 0::2].sum())
+                                            / (clipped.size / 2))
+    assert by_channel["B"] == pytest.approx(clipped[1::2, 1::2].mean())
+    assert side["saturated_fraction"] == pytest.approx(clipped.mean())

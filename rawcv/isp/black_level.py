@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..meta import cfa_code, validate_cfa
 from .frame import MOSAIC, RAW, RAW_RGB, RGB
 from .stage import FusedOp, Fusion, Param, Stage, register_stage
 
@@ -141,6 +142,29 @@ def _black_level_fused_row(src_row, y, args, scratch, out_row):
     p = 2 * (y & 1)
     _normalize_mosaic_row(src_row, black4[p:p + 2], inv4[p:p + 2], out_row)
     _saturation_row(src_row, white, saturation[y])
+
+
+def saturated_fractions(mask, *, cfa=None) -> dict:
+    """The fraction of each colour's samples that :func:`saturation_mask` marks: per CFA colour
+    for a mosaic's mask (``cfa`` given), per channel for a linear raw's ``H x W x 3`` mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> saturated_fractions(np.array([[True, False], [False, False]]), cfa="RGGB")
+    {'R': 1.0, 'G': 0.0, 'B': 0.0}
+    """
+    m = np.asarray(mask, dtype=bool)
+    if m.ndim == 3:
+        return {c: float(m[..., i].mean()) for i, c in enumerate("RGB")}
+    code = cfa_code(validate_cfa(cfa)).reshape(2, 2)
+    hits, counts = np.zeros(3), np.zeros(3)
+    for dy in range(2):
+        for dx in range(2):
+            plane = m[dy::2, dx::2]
+            hits[code[dy, dx]] += plane.sum()
+            counts[code[dy, dx]] += plane.size
+    return {c: float(hits[i] / counts[i]) if counts[i] else 0.0 for i, c in enumerate("RGB")}
 
 
 # --- the stage --------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def test_gradcheck_torch_twin(cls, values, kind):
         x = (torch.randperm(2 * channels * 48, generator=gen).to(torch.float64) + 20) / (2 * channels * 48 + 40)
         x = x.reshape(2, channels, 6, 8)
     metas = [make_raw(cfa).meta for cfa in ("RGGB", "GBRG")]
-    ctx = TorchContext(metas, kind, torch.device("cpu"))
+    ctx = TorchContext(metas)
     x.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a: stage.torch(a, ctx), (x,), eps=1e-6, atol=1e-4)
 

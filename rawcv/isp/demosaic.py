@@ -57,6 +57,21 @@ def _mirror(i, n):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _rgb_of_kind(kind, c, cross, diag, along_row, along_col):
+    """(R, G, B) of a pixel of ``kind`` from its own value ``c`` and a method's estimates: the
+    other colours at a red or blue site (``cross``: green, ``diag``: the opposite colour) and
+    at a green site (``along_row``: the colour of its row neighbours, ``along_col``: of its
+    column neighbours). Every method computes all of them, so a row loop has no branches."""
+    if kind == KIND_RED:
+        return c, cross, diag
+    if kind == KIND_BLUE:
+        return diag, cross, c
+    if kind == KIND_G_RED_ROW:
+        return along_row, c, along_col
+    return along_col, c, along_row
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _bilinear_pixel(above, row, below, xm, x, xp, kind):
     """(R, G, B) at column ``x`` of ``row``, from its columns ``xm, x, xp`` and the rows ``above``
     and ``below`` it (1-D rows, already mirrored at the image's edges).
@@ -70,13 +85,7 @@ def _bilinear_pixel(above, row, below, xm, x, xp, kind):
     diag = (above[xm] + above[xp] + below[xm] + below[xp]) * np.float32(0.25)
     h = (row[xm] + row[xp]) * np.float32(0.5)
     v = (above[x] + below[x]) * np.float32(0.5)
-    if kind == KIND_RED:
-        return c, cross, diag
-    if kind == KIND_BLUE:
-        return diag, cross, c
-    if kind == KIND_G_RED_ROW:
-        return h, c, v
-    return v, c, h
+    return _rgb_of_kind(kind, c, cross, diag, h, v)
 
 
 @njit(cache=True, nogil=True)
@@ -186,13 +195,7 @@ def _malvar_pixel(r0, r1, r2, r3, r4, x0, x1, x2, x3, x4, kind):
     along_col = (c * np.float32(5) + n1 * np.float32(4) - d1 - n2 + w2 * np.float32(0.5)) * eighth
     # R at B, B at R: 6 c + 2 diagonals - 3/2 (NN + SS + WW + EE)
     diag = (c * np.float32(6) + d1 * np.float32(2) - (n2 + w2) * np.float32(1.5)) * eighth
-    if kind == KIND_RED:
-        return c, cross, diag
-    if kind == KIND_BLUE:
-        return diag, cross, c
-    if kind == KIND_G_RED_ROW:
-        return along_row, c, along_col
-    return along_col, c, along_row
+    return _rgb_of_kind(kind, c, cross, diag, along_row, along_col)
 
 
 @njit(cache=True, nogil=True)
@@ -379,7 +382,7 @@ class Demosaic(Stage):
 
     def apply(self, frame):
         if frame.kind == RGB:  # a linear DNG: nothing to interpolate
-            self.note(frame, skipped="input is already RGB (linear raw)")
+            self.note(frame.notes, skipped="input is already RGB (linear raw)")
             return frame
         return frame.with_data(self._method.function(frame.data, cfa=frame.cfa), RGB)
 

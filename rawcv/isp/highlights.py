@@ -44,7 +44,7 @@ def _clip_kernel(src, white, out):
         _clip_row(src[y], white, out[y])
 
 
-def clip_highlights(image, *, white: float = 1.0) -> np.ndarray:
+def clip_highlights(image, *, white: float = WHITE_POINT) -> np.ndarray:
     """Cap every value of a white-balanced mosaic or RGB image at ``white``.
 
     Examples

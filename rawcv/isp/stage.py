@@ -217,9 +217,8 @@ class Stage:
         return twin(self, x, ctx)
 
     # --- records ------------------------------------------------------------------------------
-    def note(self, frame_or_notes, **entry) -> None:
-        """Add what this run of the stage resolved (gains, a matrix, a skip) to the record."""
-        notes = frame_or_notes.notes if isinstance(frame_or_notes, (Frame, FuseContext)) else frame_or_notes
+    def note(self, notes: list, **entry) -> None:
+        """Add what this run of the stage resolved (gains, a matrix, a skip) to a frame's ``notes``."""
         notes.append({"stage": self.name, **entry})
 
     def to_dict(self) -> dict:
@@ -227,9 +226,6 @@ class Stage:
 
     def __eq__(self, other):
         return type(self) is type(other) and self.values == other.values
-
-    def __hash__(self):
-        return hash((type(self), repr(sorted(self.values.items()))))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.values.items())

@@ -163,10 +163,12 @@ def gains_white_world(image, *, cfa=None, percentile: float = 99.5, saturation: 
         raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
     arr, cfa = _prepare(image, cfa)
     if arr.ndim == 3:
-        arr = arr[np.all(arr < saturation, axis=2)][None]
+        keep = np.all(arr < saturation, axis=2)
+        channels = [arr[..., c][keep] for c in range(3)]
+    else:
+        channels = [v[v < saturation] for v in _channel_values(arr, cfa)]
     highs = []
-    for name, values in zip("RGB", _channel_values(arr, cfa)):
-        values = values[values < saturation]
+    for name, values in zip("RGB", channels):
         _require_unclipped(values.size, name, saturation)
         highs.append(np.percentile(values, percentile))
     return _gains_from_stats(highs, f"{percentile:g}th percentiles")
@@ -285,7 +287,7 @@ class WhiteBalance(Stage):
 
     def apply(self, frame):
         gains = self.resolve_gains(frame.data, frame.kind, frame.meta)
-        self.note(frame, gains=[float(g) for g in gains])
+        self.note(frame.notes, gains=[float(g) for g in gains])
         cfa = frame.cfa if frame.kind == MOSAIC else None
         return frame.with_data(white_balance(frame.data, gains, cfa=cfa))
 
@@ -299,7 +301,7 @@ class WhiteBalance(Stage):
     def fused_op(self, ctx, *, ceiling=_NO_CEILING):
         data = ctx.data() if self.estimates else None
         gains = self.resolve_gains(data, ctx.kind, ctx.meta)
-        self.note(ctx, gains=[float(g) for g in gains])
+        self.note(ctx.notes, gains=[float(g) for g in gains])
         if ctx.kind == MOSAIC:
             return FusedOp(_wb_mosaic_fused_row, (as_gains(gains)[cfa_code(ctx.meta.cfa)], ceiling))
         return FusedOp(_wb_rgb_fused_row, (as_gains(gains), ceiling))

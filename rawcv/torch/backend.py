@@ -22,7 +22,6 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
-from ..isp.frame import RAW, RAW_RGB
 from ..meta import RawImage
 from ..pipeline import Pipeline, load_pipeline
 from ..pipeline.schedule import merge_steps
@@ -88,10 +87,9 @@ def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="aut
     dev = resolve_device(device)
     x, metas = _inputs(raw_or_batch, dev)
     x = x.to(dtype)
-    ctx = TorchContext(metas, RAW_RGB if x.shape[1] == 3 else RAW, dev)
+    ctx = TorchContext(metas)
     for stage in (merge_steps(pipeline.stages) if exact_levels else pipeline.stages):
         x = stage.torch(x, ctx)
-        ctx.kind = stage.produces(ctx.kind)
     return x
 
 

@@ -25,12 +25,10 @@ def stage_choices(stage: str, param: str) -> tuple:
 @dataclass
 class TorchContext:
     """What a stage's torch twin knows about the batch besides its tensor: each sample's
-    :class:`~rawcv.meta.CameraMeta` (CFA, levels, gains, matrices), the frame kind the stage
-    receives, and the device."""
+    :class:`~rawcv.meta.CameraMeta` (CFA, levels, gains, matrices). Whether the tensor is a
+    mosaic or RGB, and its device, the tensor itself says."""
 
     metas: list
-    kind: str
-    device: torch.device
 
     @property
     def cfas(self) -> list:

@@ -25,7 +25,8 @@ from ...isp.stage import import_modules
 from ._common import TorchContext
 from .black_level import SubtractBlackLevel, saturation_mask, subtract_black_level
 from .color import ApplyColorMatrix, apply_color_matrix
-from .demosaic import DemosaicBilinear, DemosaicMalvar, demosaic_bilinear, demosaic_malvar, mosaic_rgb
+from .demosaic import (DemosaicBilinear, DemosaicGBTF, DemosaicMalvar, demosaic_bilinear, demosaic_gbtf, demosaic_malvar,
+                       mosaic_rgb)
 from .denoise import DENOISE_METHOD, DENOISE_SIZE, DENOISE_SIZES, Denoise, DenoiseMean, DenoiseMedian, denoise, \
     denoise_mean, denoise_median
 from .tone import (BITS, CURVE, CURVES, GAMMA, QUANTIZE_BITS, Encode, EncodeQuantize, GammaDecode, GammaEncode,
@@ -39,7 +40,7 @@ import_modules(__name__, __path__)      # a new module of twins needs no line he
 
 __all__ = [
     "subtract_black_level", "saturation_mask", "white_balance", "gains_gray_world", "gains_white_world",
-    "demosaic_bilinear", "demosaic_malvar", "DemosaicMalvar", "mosaic_rgb", "denoise", "denoise_mean",
+    "demosaic_bilinear", "demosaic_malvar", "DemosaicMalvar", "demosaic_gbtf", "DemosaicGBTF", "mosaic_rgb", "denoise", "denoise_mean",
     "denoise_median", "vignetting_gain",
     "correct_vignetting", "apply_color_matrix", "gamma_encode", "gamma_decode", "srgb_encode", "srgb_decode",
     "encode", "quantize", "encode_quantize", "level_dtype", "TorchContext",

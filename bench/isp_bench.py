@@ -94,7 +94,8 @@ class Results:
 
 
 RATIO_PAIRS = [("core", "cv_core"), ("core_out", "cv_core"), ("core", "rawpy_process"), ("core", "rawpy_total"),
-               ("default", "cv_default"), ("demosaic_u16", "cv_bayer"), ("demosaic", "cv_bayer"),
+               ("default", "cv_default"), ("default", "rawpy_process_ahd"), ("default_gbtf", "rawpy_process_ahd"),
+               ("default_bilinear", "rawpy_process_ahd"), ("demosaic_u16", "cv_bayer"), ("demosaic", "cv_bayer"),
                ("median_out", "cv_median_dst"), ("median", "cv_median"),
                ("demosaic", "colour_demosaicing"), ("demosaic", "kornia"), ("core", "core_numba"),
                ("default", "default_numba")]
@@ -121,6 +122,7 @@ def measure(args, path: Path) -> tuple:
 
     import rawcv
     from rawcv import isp
+    from rawcv.isp.demosaic import DEMOSAIC_METHODS
     from rawcv.pipeline import load_pipeline
 
     raw = rawcv.read(path)
@@ -136,6 +138,7 @@ def measure(args, path: Path) -> tuple:
     core_numba = load_pipeline("core", backend="numba")
     default = load_pipeline("default")
     default_numba = load_pipeline("default", backend="numba")
+    default_method = next(st for st in default.stages if st.name == "demosaic").method
     res.register("core", "rawcv core chain (fused)", "rawcv", lambda: core.run(raw))
     # what a batch does (rawcv.batch reuses its output buffers): no fresh pages for the kernel to zero
     core_out = core.run(raw).image
@@ -156,7 +159,15 @@ def measure(args, path: Path) -> tuple:
         return run
 
     res.register("core_1t", "rawcv core chain (fused), 1 Numba thread", "rawcv", one_thread(lambda: core.run(raw)))
-    res.register("default", "rawcv default pipeline (fused, with median 3x3)", "rawcv", lambda: default.run(raw))
+    res.register("default", f"rawcv default pipeline (fused; demosaic {default_method}, median 3x3)", "rawcv",
+                 lambda: default.run(raw))
+    # the default pipeline with each other demosaic method: what the choice of its method weighs
+    for method in DEMOSAIC_METHODS:
+        if method != default_method:
+            other = default.with_params("demosaic", method=method)
+            res.register(f"default_{method}", f"rawcv default pipeline with demosaic {method} "
+                         f"({'fused' if len(other.fused_plan()) == 1 else 'demosaic on its own'})", "rawcv",
+                         lambda other=other: other.run(raw))
     res.register("default_numba", "rawcv default pipeline, stage by stage", "rawcv", lambda: default_numba.run(raw))
     res.checks.append(("fused core chain == stage-by-stage core chain (bit for bit)",
                        np.array_equal(core_out, core_numba.run(raw).image)))
@@ -206,6 +217,17 @@ def measure(args, path: Path) -> tuple:
                  parts=[("rawpy_decode", "rawpy imread + unpack (decode)"),
                         ("rawpy_process", "rawpy postprocess LINEAR, camera WB, 8-bit"),
                         ("rawpy_total", "rawpy decode + postprocess")])
+
+    def rawpy_ahd_run():
+        rp = peers.rawpy_decode(path)
+        t0 = time.perf_counter()
+        peers.rawpy_process(rp, demosaic="AHD")
+        t1 = time.perf_counter()
+        rp.close()
+        return (t1 - t0,)
+
+    res.register("rawpy_ahd", "", "rawpy", rawpy_ahd_run,
+                 parts=[("rawpy_process_ahd", "rawpy postprocess AHD (its default), camera WB, 8-bit")])
 
     # (5), (6): OpenCV + NumPy
     cv_core = peers.OpenCVChain((h, w), cfa, black, white, gains)
@@ -475,7 +497,10 @@ def targets(res: Results, mem: dict) -> list:
                ratio_text(it["core"], it["cv_core"])),
         Target("core chain vs rawpy postprocess (processing only)", it["rawpy_process"].best / it["core"].best, 15,
                True, "x", ratio_text(it["core"], it["rawpy_process"])),
-        Target("default pipeline vs OpenCV+NumPy chain with the same stages",
+        Target("default pipeline vs rawpy postprocess with AHD (processing only)",
+               it["rawpy_process_ahd"].best / it["default"].best, 5, True, "x",
+               ratio_text(it["default"], it["rawpy_process_ahd"])),
+        Target("default pipeline vs OpenCV+NumPy chain with the same stages (OpenCV demosaics bilinear)",
                it["cv_default"].best / it["default"].best, 5, True, "x", ratio_text(it["default"], it["cv_default"])),
         Target("demosaic (uint16 mosaic) time / cv2.cvtColor time", it["demosaic_u16"].best / it["cv_bayer"].best,
                1.5, False, "x", ratio_text(it["demosaic_u16"], it["cv_bayer"])),
@@ -525,6 +550,10 @@ def analysis(res: Results, mem: dict, bw: dict, env: dict, busy: float) -> list:
                    if "core_1t" in it else "")
                 + (", so it is bound by that per-value work rather than by memory bandwidth." if vs_copy > 2 else
                    ", close to the memory bandwidth."))
+        elif t.what.startswith("default pipeline vs rawpy"):
+            out.append(
+                f"- **{t.what}**: {t.measured:.2f}x, {(1 - t.measured / t.goal) * 100:.0f}% short of {t.goal:g}x "
+                f"(goal: {ms('rawpy_process_ahd') / t.goal:.1f} ms, measured {ms('default'):.1f} ms).")
         elif t.what.startswith("default pipeline"):
             out.append(
                 f"- **{t.what}**: {t.measured:.2f}x, {(1 - t.measured / t.goal) * 100:.0f}% short of {t.goal:g}x "
@@ -601,10 +630,13 @@ def render(args, res: Results, mem: dict, bw: dict, start: dict, env: dict, busy
     add("")
     add("- **rawcv core chain**: `load_pipeline(\"core\")` (black level, as-shot white balance, bilinear demosaic, "
         "sRGB curve, 8-bit) on the decoded uint16 mosaic, fused backend; its saturation mask is included. "
-        "**default**: `load_pipeline(\"default\")`, which adds a 3x3 median, vignetting (k = 0) and the colour "
-        "matrix. Both are checked bit for bit against the stage-by-stage (`numba`) backend below.")
+        "**default**: `load_pipeline(\"default\")`, which demosaics by Malvar-He-Cutler and adds a 3x3 median, "
+        "vignetting (k = 0) and the colour matrix; it is also timed with each other demosaic method "
+        "(`with_params(\"demosaic\", method=...)`). Both pipelines are checked bit for bit against the "
+        "stage-by-stage (`numba`) backend below.")
     add("- **rawpy**: a fresh `rawpy.imread` + `unpack()` per run (decode), then `postprocess(demosaic_algorithm="
-        "LINEAR, use_camera_wb=True, no_auto_bright=True, output_bps=8)` (processing), timed apart.")
+        "LINEAR, use_camera_wb=True, no_auto_bright=True, output_bps=8)` (processing), timed apart; the same with "
+        "`AHD`, LibRaw's default demosaic, the yardstick of the default pipeline.")
     add("- **OpenCV + NumPy** (`bench/peers.py`): black level and white balance in one float32 NumPy broadcast "
         "over the 2x2 CFA tile, scaled to uint16; `cv2.cvtColor` bilinear Bayer (`COLOR_BayerRGGB2RGB`: OpenCV 5 "
         "names the literal top-left pattern); the sRGB curve + 8-bit quantisation as one lookup in a "

@@ -88,12 +88,13 @@ def rawpy_decode(path):
     return raw
 
 
-def rawpy_process(raw) -> np.ndarray:
-    """LibRaw's processing of an unpacked file: bilinear demosaic, camera WB, no auto-brightness,
-    8-bit output (its default colour space, sRGB, and default gamma)."""
+def rawpy_process(raw, demosaic: str = "LINEAR") -> np.ndarray:
+    """LibRaw's processing of an unpacked file: the ``demosaic`` algorithm (bilinear unless
+    told), camera WB, no auto-brightness, 8-bit output (its default colour space, sRGB, and
+    default gamma)."""
     import rawpy
 
-    return raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm.LINEAR, use_camera_wb=True,
+    return raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm[demosaic], use_camera_wb=True,
                            no_auto_bright=True, output_bps=8)
 
 

@@ -78,14 +78,14 @@ def test_process_writes_png_and_sidecar_equal_to_library(dng_folder, tmp_path):
 
 def test_process_demosaic_option_replaces_the_pipelines_method(dng_folder, tmp_path):
     out = tmp_path / "out"
-    code, _, err = run_cli("process", dng_folder / "a.dng", "-o", out, "--demosaic", "malvar", "--quiet")
+    code, _, err = run_cli("process", dng_folder / "a.dng", "-o", out, "--demosaic", "gbtf", "--quiet")
     assert code == 0, err
     img = cv2.imread(str(out / "a.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
     raw = rawcv.read(dng_folder / "a.dng")
-    assert np.array_equal(img, rawcv.load_pipeline("default").with_params("demosaic", method="malvar")(raw))
+    assert np.array_equal(img, rawcv.load_pipeline("default").with_params("demosaic", method="gbtf")(raw))
     assert not np.array_equal(img, rawcv.load_pipeline("default")(raw))
     side = json.loads((out / "a.png.json").read_text())
-    assert [s["method"] for s in side["pipeline"]["stages"] if s["stage"] == "demosaic"] == ["malvar"]
+    assert [s["method"] for s in side["pipeline"]["stages"] if s["stage"] == "demosaic"] == ["gbtf"]
     # a pipeline without a demosaic stage cannot take the option: one line, nothing written
     yaml_path = tmp_path / "mosaic.yaml"
     yaml_path.write_text("stages: [black_level, white_balance]\n")

@@ -186,6 +186,15 @@ def _malvar_row(rows, kinds_row, out_row):
         out_row[3 * k + 8] = b
 
 
+@njit(cache=True, nogil=True)
+def _malvar_fused_row(r0, r1, r2, r3, r4, y, args, scratch, out_row):
+    """Fused-pass row function (``DEMOSAIC``, radius 2) of :class:`Demosaic` with Malvar: RGB
+    row ``y`` from mosaic rows ``y - 2 .. y + 2``; ``args[0]`` holds the pixel kinds of the tile."""
+    kinds = args[0]
+    p = 2 * (y & 1)
+    _malvar_row((r0, r1, r2, r3, r4), kinds[p:p + 2], out_row)
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _malvar_kernel(src, kinds, out):
     # out: (h, 3 w) flat RGB rows
@@ -265,8 +274,8 @@ def demosaic_malvar(mosaic, *, cfa: str) -> np.ndarray:
     interpolation for demosaicing of Bayer-patterned color images", ICASSP 2004): each missing
     colour is the bilinear estimate plus a fraction of the Laplacian of the colour the pixel
     sampled, one fixed 5 x 5 linear filter per case. Sharper than bilinear with fewer colour
-    fringes, for little more time (both are bound by writing the result), though it runs on its
-    own in a fused pipeline. Linear, so values are not clipped (edges may overshoot the input's
+    fringes, for little more time (both are bound by writing the result); in a fused pipeline
+    it runs from a ring buffer of five rows. Linear, so values are not clipped (edges may overshoot the input's
     range slightly). Each pixel keeps its own sample exactly; borders mirror (reflect-101).
 
     Parameters
@@ -347,17 +356,19 @@ def mosaic_rgb(image, *, cfa: str) -> np.ndarray:
 
 class DemosaicMethod(NamedTuple):
     """One interpolation of the ``demosaic`` stage: its public function, the smallest side it
-    takes, and its fused-pass row function (None: it runs on its own)."""
+    takes, its fused-pass row function (None: it runs on its own) and how many rows above and
+    below that reads."""
 
     function: Callable
     min_side: int
     fused_row: Optional[Callable] = None
+    fused_radius: int = 1
 
 
 DEMOSAIC_METHODS = {
     "bilinear": DemosaicMethod(demosaic_bilinear, DEMOSAIC_MIN_SIDE, _demosaic_fused_row),
-    # its 5 x 5 window would need a 5-row level in the fused schedule (see _malvar_row)
-    "malvar": DemosaicMethod(demosaic_malvar, MALVAR_MIN_SIDE),
+    "malvar": DemosaicMethod(demosaic_malvar, MALVAR_MIN_SIDE, _malvar_fused_row, 2),
+    # its window reaches 23 rows out: no ring buffer of rows pays for that
     "gbtf": DemosaicMethod(demosaic_gbtf, GBTF_MIN_SIDE),
 }
 
@@ -390,4 +401,4 @@ class Demosaic(Stage):
         return Fusion.DEMOSAIC if kind == MOSAIC and self._method.fused_row is not None else None
 
     def fused_op(self, ctx):
-        return FusedOp(self._method.fused_row, (pixel_kinds(cfa_code(ctx.meta.cfa)),))
+        return FusedOp(self._method.fused_row, (pixel_kinds(cfa_code(ctx.meta.cfa)),), radius=self._method.fused_radius)

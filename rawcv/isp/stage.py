@@ -76,8 +76,9 @@ class Fusion(enum.Enum):
 
     * ``POINTWISE``: each output row from the same input row alone,
       ``row(src_row, y, args, scratch, out_row)``;
-    * ``WINDOW``: from the input rows ``y - 1, y, y + 1`` (a 3 x 3 window),
-      ``row(above, row, below, y, args, scratch, out_row)``;
+    * ``WINDOW``: from the input rows ``y - k .. y + k`` (a window of radius
+      :attr:`FusedOp.radius` ``k``, 1 for 3 x 3), ``row(above, row, below, y, args, scratch,
+      out_row)`` for ``k = 1``, ``row(r0, r1, r2, r3, r4, y, ...)`` for ``k = 2``;
     * ``DEMOSAIC``: a window like ``WINDOW`` whose input rows are mosaic rows and whose output
       row is RGB (three times as long).
     """
@@ -96,7 +97,8 @@ class FusedOp:
     bit), or None where the stage leaves this frame unchanged. ``args`` are its resolved
     parameters (a tuple of arrays and scalars), ``scratch`` the dtype of a per-thread scratch
     row it needs (None: none), ``dtype`` the dtype it writes, ``changes`` what it adds to the
-    output frame (e.g. the saturation mask it fills).
+    output frame (e.g. the saturation mask it fills), ``radius`` how many rows above and below
+    a window or demosaic reads (its ring buffer holds ``2 radius + 1`` rows).
     """
 
     row: Optional[Callable]
@@ -104,6 +106,7 @@ class FusedOp:
     scratch: Optional[type] = None
     dtype: type = np.float32
     changes: dict = field(default_factory=dict)
+    radius: int = 1
 
 
 class FuseContext:

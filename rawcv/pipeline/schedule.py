@@ -6,10 +6,10 @@ The schedule never looks at what a stage is called. It asks each stage for its f
 none) and groups consecutive fusible stages; a stage without a trait runs on its own. For a
 group it asks each stage for its resolved row function (:meth:`~rawcv.isp.stage.Stage.fused_op`)
 and generates one kernel in the style of Halide's sliding windows: every window or demosaic
-starts a new *level* whose rows are computed on demand into a three-row ring buffer per band of
-output rows, from the three rows of the level below; pointwise steps run on a row as soon as it
-exists. Each step calls the very row function that the stage's stand-alone kernel calls, so the
-fused result is the stage-by-stage result bit for bit (``tests/test_stage_registry.py`` checks it
+starts a new *level* whose rows are computed on demand into a ring buffer per band of output
+rows (three rows for a 3 x 3 window, five for 5 x 5), from the rows of the level below;
+pointwise steps run on a row as soon as it exists. Each step calls the very row function that
+the stage's stand-alone kernel calls, so the fused result is the stage-by-stage result bit for bit (``tests/test_stage_registry.py`` checks it
 for every registered stage and Bayer layout).
 
 A generated kernel is Python source written once to a cache folder (``RAWCV_CACHE_DIR``, else
@@ -28,7 +28,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -144,10 +144,20 @@ _KERNELS: dict = {}
 _LOCK = threading.Lock()
 
 
-def _op_key(op) -> tuple:
+class _OpKey(NamedTuple):
+    """What the generated source depends on for one step."""
+
+    module: str
+    name: str
+    scratch: Optional[str]
+    n_args: int
+    radius: int
+
+
+def _op_key(op) -> _OpKey:
     fn = op.row.py_func if hasattr(op.row, "py_func") else op.row
     scratch = None if op.scratch is None else np.dtype(op.scratch).name
-    return fn.__module__, fn.__name__, scratch, len(op.args)
+    return _OpKey(fn.__module__, fn.__name__, scratch, len(op.args), op.radius)
 
 
 def _kernel(levels):
@@ -167,7 +177,7 @@ def _source(key) -> str:
     imports, names, op_level, scratch, arity = {}, [], [], [], []
     for level, (head, tail) in enumerate(key):
         for op in ([head] if head is not None else []) + list(tail):
-            module, name, scr, n_args = op
+            module, name, scr, n_args, _ = op
             alias = f"op{len(names)}"
             imports.setdefault(module, []).append(f"{name} as {alias}")
             names.append(alias)
@@ -202,15 +212,21 @@ def _source(key) -> str:
         for i, op in enumerate(steps):
             k = next(counter)
             target = dest if i == len(steps) - 1 else f"tmps[{level}][{i % 2}]"
-            inputs = "above, row, below" if (i == 0 and head is not None) else cur
+            inputs = ", ".join(window_rows(head.radius)) if (i == 0 and head is not None) else cur
             body.append(f"{names[k]}({inputs}, r, A[{k}], scr[{k}], {target})")
             cur = target
         return body
 
-    def neighbours(level, indent):
-        """The rows r - 1, r, r + 1 of ``level`` (mirrored at the image's edges)."""
-        return [f"{indent}{side} = level{level}(src, {at}, h, rings, tags, tmps, scr, A)"
-                for side, at in (("above", "mirror(r - 1, h)"), ("row", "r"), ("below", "mirror(r + 1, h)"))]
+    def window_rows(radius):
+        return [f"w{k}" for k in range(2 * radius + 1)]
+
+    def neighbours(level, indent, radius):
+        """The rows r - radius .. r + radius of ``level`` (mirrored at the image's edges)."""
+        return [f"{indent}{name} = level{level}(src, {'r' if k == radius else f'mirror(r + {k - radius}, h)'}, h, "
+                f"rings, tags, tmps, scr, A)" for k, name in enumerate(window_rows(radius))]
+
+    # the ring of each level holds the rows the next level's window reads
+    ring_rows = [2 * head.radius + 1 for head, _ in key[1:]]
 
     last = len(key) - 1
     for level, (head, tail) in enumerate(key[:-1]):
@@ -221,12 +237,12 @@ def _source(key) -> str:
             continue
         lines += [f"    buf, fresh = ring_slot(rings[{level}], tags[{level}], r)", "    if not fresh:"]
         if head is not None:
-            lines += neighbours(level - 1, "        ")
+            lines += neighbours(level - 1, "        ", head.radius)
         lines += ["        " + s for s in chain(level, head, tail, "src[r]", "buf")]
         lines.append("    return buf")
     head, tail = key[last]
-    rings = ", ".join(f"np.empty((3, ns[{i}]), np.float32)" for i in range(last))
-    tags = ", ".join("np.full(3, -1, np.int64)" for _ in range(last))
+    rings = ", ".join(f"np.empty(({ring_rows[i]}, ns[{i}]), np.float32)" for i in range(last))
+    tags = ", ".join(f"np.full({ring_rows[i]}, -1, np.int64)" for i in range(last))
     tmps = ", ".join(f"np.empty((2, ns[{i}]), np.float32)" for i in range(last + 1))
     scr = ", ".join(f"np.empty(ns[{lvl}], np.{s})" if s else "np.empty(0, np.float32)"
                     for lvl, s in zip(op_level, scratch))
@@ -243,7 +259,7 @@ def _source(key) -> str:
               f"    scr = ({scr},)",
               "    for r in range(y0, y1):"]
     if head is not None:
-        lines += neighbours(last - 1, "        ")
+        lines += neighbours(last - 1, "        ", head.radius)
     lines += ["        " + s for s in chain(last, head, tail, "src[r]", "out[r]")]
     lines += ["", "", "@njit(parallel=True, cache=True, nogil=True)",
               f"def kernel(src, out, ns, band_rows{args}):",

@@ -3,7 +3,7 @@
 Three methods: bilinear (each missing colour is the mean of its 2 or 4 nearest same-colour
 neighbours, a 3 x 3 window), Malvar-He-Cutler (bilinear corrected by the Laplacian of the
 colour the pixel sampled, a 5 x 5 window) and GBTF (edge-directed, in
-:mod:`rawcv.isp.demosaic_gbtf`). Borders are handled by mirroring (reflect-101: index -1 reads
+:mod:`rawcv.isp.gbtf`). Borders are handled by mirroring (reflect-101: index -1 reads
 index 1), which keeps the CFA phase.
 """
 
@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from ..meta import cfa_code, validate_cfa
 from ._cfa import pixel_kinds, rgb_of_kind
-from .demosaic_gbtf import GBTF_MIN_SIDE, gbtf_kernel
+from .gbtf import GBTF_MIN_SIDE, gbtf_kernel
 from ._validate import MIN_SIDE, as_mosaic, as_rgb
 from .frame import MOSAIC, RGB
 from .stage import FusedOp, Fusion, Param, Stage, register_stage
@@ -311,7 +311,7 @@ def demosaic_gbtf(mosaic, *, cfa: str) -> np.ndarray:
     edges at any angle with few colour fringes, at several times the cost of Malvar; it runs on
     its own in a fused pipeline (its window is 25 x 25). Not clipped: values may overshoot the
     input's range slightly at edges. Each pixel keeps its own sample exactly; borders reflect
-    (see :mod:`rawcv.isp.demosaic_gbtf`).
+    (see :mod:`rawcv.isp.gbtf`).
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ on the benchmark photographs (docs/DEMOSAIC_RESULTS.md).
 
 Borders: the mosaic is extended by :data:`GBTF_MARGIN` pixels by reflection (reflect-101,
 repeated for small images, which keeps the CFA phase), the method runs on the extended mosaic
-and the result is cropped. The torch twin (:func:`rawcv.torch.isp.demosaic_gbtf`) runs the same
+and the result is cropped. The torch twin (:func:`rawcv.torch.isp.demosaic.demosaic_gbtf`) runs the same
 float32 operations in the same order, so the two agree bit for bit.
 """
 
@@ -59,7 +59,7 @@ def reflect_indices(n: int, margin: int) -> np.ndarray:
 
 
 # Tiles of the output: each is computed from its own extended window (the tile plus the margin
-# on every side), so the seven working planes of a tile stay in cache and are reused tile after
+# on every side), so the nine working planes of a tile stay in cache and are reused tile after
 # tile; even sizes keep the CFA phase of every tile the image's.
 TILE_ROWS = 128
 TILE_COLS = 512
@@ -117,31 +117,34 @@ def _inverse_square(s):
     return np.float32(1.0) / (t * t)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _weights(vsum, hsum, y, x):
-    """North, south, west and east weights at (y, x): the inverse square of the gradient sum
-    over the 5 x 5 window on that side (the window's near edge through the pixel)."""
-    n = vsum[y - 4, x]
-    s = vsum[y, x]
-    w = hsum[y, x - 4]
-    e = hsum[y, x]
-    for k in range(1, 5):
-        n += vsum[y - 4 + k, x]
-        s += vsum[y + k, x]
-        w += hsum[y, x - 4 + k]
-        e += hsum[y, x + k]
-    return _inverse_square(n), _inverse_square(s), _inverse_square(w), _inverse_square(e)
+@njit(cache=True, nogil=True)
+def _side_weights(vsum, hsum, n, nw, wv, wh):
+    """The inverse square of each 5 x 5 window's gradient sum, by the window's far corner:
+    ``wv[y, x]`` over the rows y - 4 .. y (the north window of (y, x), the south window of
+    (y - 4, x)), ``wh[y, x]`` over the columns x - 4 .. x (west of (y, x), east of (y, x - 4))."""
+    for y in range(7, n - 3):
+        for x in range(4, nw - 4):
+            acc = vsum[y - 4, x]
+            for k in range(-3, 1):
+                acc += vsum[y + k, x]
+            wv[y, x] = _inverse_square(acc)
+    for y in range(4, n - 4):
+        for x in range(7, nw - 3):
+            acc = hsum[y, x - 4]
+            for k in range(-3, 1):
+                acc += hsum[y, x + k]
+            wh[y, x] = _inverse_square(acc)
 
 
 @njit(cache=True, nogil=True)
-def _green_difference(dh, dv, vsum, hsum, n, nw, rb_column, delta):
+def _green_difference(dh, dv, wv, wh, n, nw, rb_column, delta):
     """G minus the sampled colour at every red and blue site (``rb_column[y & 1]``: the parity
-    of their columns in row y): the directional estimates blended by :func:`_weights`. Valid 7
-    pixels in from the window's edges."""
+    of their columns in row y): the directional estimates blended by the weights of the
+    windows on each side (:func:`_side_weights`). Valid 7 pixels in from the window's edges."""
     f0, f1, f2, f3 = DIRECTIONAL_TAPS
     for y in range(7, n - 7):
         for x in range(7 + (rb_column[y & 1] + 1) % 2, nw - 7, 2):
-            wn, ws, ww, we = _weights(vsum, hsum, y, x)
+            wn, ws, ww, we = wv[y, x], wv[y + 4, x], wh[y, x], wh[y, x + 4]
             centre_v, centre_h = f0 * dv[y, x], f0 * dh[y, x]
             north = ((centre_v + f1 * dv[y - 1, x]) + f2 * dv[y - 2, x]) + f3 * dv[y - 3, x]
             south = ((centre_v + f1 * dv[y + 1, x]) + f2 * dv[y + 2, x]) + f3 * dv[y + 3, x]
@@ -164,7 +167,7 @@ def _opposite_difference(delta, n, nw, rb_column, opposite):
 
 
 @njit(cache=True, nogil=True)
-def _gbtf_output(p, delta, opposite, vsum, hsum, n, nw, kinds, y0, x0, out):
+def _gbtf_output(p, delta, opposite, wv, wh, n, nw, kinds, y0, x0, out):
     """RGB of the window's pixels at least :data:`GBTF_MARGIN` in from its edges into ``out``
     (h, 3 w), the window's top-left being the output's (y0, x0) minus the margin: at red and
     blue sites green is the sample plus ``delta``, the opposite colour green minus
@@ -173,26 +176,34 @@ def _gbtf_output(p, delta, opposite, vsum, hsum, n, nw, kinds, y0, x0, out):
     m = GBTF_MARGIN
     for y in range(m, n - m):
         o = out[y0 + y - m]
-        for x in range(m, nw - m):
-            kind = kinds[2 * (y & 1) + (x & 1)]
-            c = p[y, x]
+        for parity in range(2):
+            kind = kinds[2 * (y & 1) + parity]
+            # each column parity on its own: one kind per loop, no branch inside it
             if kind >= KIND_RED:
-                g = c + delta[y, x]
-                r, gg, b = rgb_of_kind(kind, c, g, g - opposite[y, x], c, c)
+                for x in range(m + parity, nw - m, 2):
+                    c = p[y, x]
+                    g = c + delta[y, x]
+                    r, gg, b = rgb_of_kind(kind, c, g, g - opposite[y, x], c, c)
+                    ox = 3 * (x0 + x - m)
+                    o[ox] = r
+                    o[ox + 1] = gg
+                    o[ox + 2] = b
             else:
-                wn, ws, ww, we = _weights(vsum, hsum, y, x)
-                total = ((wn + ws) + ww) + we
-                # the row neighbours sample the colour of the row: their delta; the column
-                # neighbours sample the other one, whose difference to the row colour is opposite
-                d_row = (((wn * opposite[y - 1, x] + ws * opposite[y + 1, x]) + ww * delta[y, x - 1])
-                         + we * delta[y, x + 1]) / total
-                d_col = (((wn * delta[y - 1, x] + ws * delta[y + 1, x]) + ww * opposite[y, x - 1])
-                         + we * opposite[y, x + 1]) / total
-                r, gg, b = rgb_of_kind(kind, c, c, c, c - d_row, c - d_col)
-            ox = 3 * (x0 + x - m)
-            o[ox] = r
-            o[ox + 1] = gg
-            o[ox + 2] = b
+                for x in range(m + parity, nw - m, 2):
+                    c = p[y, x]
+                    wn, ws, ww, we = wv[y, x], wv[y + 4, x], wh[y, x], wh[y, x + 4]
+                    total = ((wn + ws) + ww) + we
+                    # the row neighbours sample the colour of the row: their delta; the column
+                    # neighbours sample the other one, whose difference to the row colour is opposite
+                    d_row = (((wn * opposite[y - 1, x] + ws * opposite[y + 1, x]) + ww * delta[y, x - 1])
+                             + we * delta[y, x + 1]) / total
+                    d_col = (((wn * delta[y - 1, x] + ws * delta[y + 1, x]) + ww * opposite[y, x - 1])
+                             + we * opposite[y, x + 1]) / total
+                    r, gg, b = rgb_of_kind(kind, c, c, c, c - d_row, c - d_col)
+                    ox = 3 * (x0 + x - m)
+                    o[ox] = r
+                    o[ox + 1] = gg
+                    o[ox + 2] = b
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -216,6 +227,7 @@ def _gbtf_tiles(src, rows, cols, kinds, workers, out):
         p = np.empty(shape, dtype=np.float32)
         dh, dv = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
         vsum, hsum = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
+        wv, wh = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
         delta, opposite = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
         for t in range(worker, tiles_y * tiles_x, workers):
             y0 = (t // tiles_x) * TILE_ROWS
@@ -225,9 +237,10 @@ def _gbtf_tiles(src, rows, cols, kinds, workers, out):
             _extend_tile(src, rows, cols, y0, x0, n, nw, p)
             _hamilton_adams_differences(p, n, nw, green_sign, dh, dv)
             _gradient_sums(dh, dv, n, nw, vsum, hsum)
-            _green_difference(dh, dv, vsum, hsum, n, nw, rb_column, delta)
+            _side_weights(vsum, hsum, n, nw, wv, wh)
+            _green_difference(dh, dv, wv, wh, n, nw, rb_column, delta)
             _opposite_difference(delta, n, nw, rb_column, opposite)
-            _gbtf_output(p, delta, opposite, vsum, hsum, n, nw, kinds, y0, x0, out)
+            _gbtf_output(p, delta, opposite, wv, wh, n, nw, kinds, y0, x0, out)
 
 
 def gbtf_kernel(src, kinds, out) -> None:

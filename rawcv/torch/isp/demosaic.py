@@ -7,12 +7,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...isp.demosaic import DEMOSAIC_MIN_SIDE, MALVAR_MIN_SIDE, pixel_kinds
-from ...isp.demosaic_gbtf import GBTF_MIN_SIDE
+from ...isp.gbtf import GBTF_MIN_SIDE
 from ...isp.demosaic import Demosaic as DemosaicStage
 from ...meta import cfa_code
 from ..tensors import _batched, cfa_codes
 from ._common import _check_channels, _float, _group_by_cfa
-from .demosaic_gbtf import gbtf_one
+from .gbtf import gbtf_one
 
 
 def _bilinear_position(at, kind: int):
@@ -160,7 +160,7 @@ def demosaic_gbtf(mosaic: torch.Tensor, *, cfa) -> torch.Tensor:
     """GBTF (edge-directed) demosaicing: mosaic ``N x 1 x H x W`` -> RGB ``N x 3 x H x W``.
 
     Colour differences blended from four directions by inverse-square gradient weights
-    (:mod:`rawcv.isp.demosaic_gbtf`). Twin of :func:`rawcv.isp.demosaic.demosaic_gbtf`, bit for
+    (:mod:`rawcv.isp.gbtf`). Twin of :func:`rawcv.isp.demosaic.demosaic_gbtf`, bit for
     bit in float32. Differentiable almost everywhere (not where a gradient sum sits at its floor
     or a difference at 0 under an absolute value).
 

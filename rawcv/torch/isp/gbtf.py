@@ -1,5 +1,5 @@
 """GBTF (gradient-based threshold-free) demosaicing in torch: the twin of
-:mod:`rawcv.isp.demosaic_gbtf` (the public function is :func:`rawcv.torch.isp.demosaic.demosaic_gbtf`).
+:mod:`rawcv.isp.gbtf` (the public function is :func:`rawcv.torch.isp.demosaic.demosaic_gbtf`).
 
 Every plane is computed over the whole extended mosaic (the Numba kernel computes each only
 where a later step reads it); each value comes from the same float32 operations in the same
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ...isp._cfa import KIND_BLUE, KIND_G_RED_ROW, KIND_RED, pixel_kinds
-from ...isp.demosaic_gbtf import (DIRECTIONAL_TAPS, GBTF_MARGIN, GRADIENT_EPS, OPPOSITE_NEAR, OPPOSITE_SCALE,
+from ...isp.gbtf import (DIRECTIONAL_TAPS, GBTF_MARGIN, GRADIENT_EPS, OPPOSITE_NEAR, OPPOSITE_SCALE,
                                   reflect_indices)
 from ...meta import cfa_code
 
@@ -36,7 +36,7 @@ def _inverse_square(s: torch.Tensor) -> torch.Tensor:
 
 
 def _weights(vsum: torch.Tensor, hsum: torch.Tensor, margin: int):
-    """North, south, west and east weights over the region ``margin`` in (``_weights``)."""
+    """North, south, west and east weights over the region ``margin`` in (``_side_weights``)."""
     v, hz = _shifted(vsum, margin), _shifted(hsum, margin)
     n, s, w, e = v(-4, 0), v(0, 0), hz(0, -4), hz(0, 0)
     for k in range(1, 5):

@@ -27,8 +27,9 @@ def make_raw(shape=(24, 34), cfa="RGGB", *, black=BLACK, white=WHITE, wb=WB, xyz
     return RawImage(data, meta)
 
 
-def manual_chain(raw, *, denoise=False, color=True, gamma="srgb", bits=8, wb_gains=None, highlights=False):
-    """The default pipeline's stages applied one by one with the ISP functions."""
+def manual_chain(raw, *, denoise=False, color=True, gamma="srgb", bits=8, wb_gains=None, highlights=False,
+                 demosaic=isp.demosaic_bilinear):
+    """A shipped pipeline's stages applied one by one with the ISP functions."""
     from rawcv.isp.highlights import clip_highlights
 
     x = isp.subtract_black_level(raw.data, black=raw.meta.black_level, white=raw.meta.white_level)
@@ -36,7 +37,7 @@ def manual_chain(raw, *, denoise=False, color=True, gamma="srgb", bits=8, wb_gai
     x = isp.white_balance(x, gains, cfa=raw.cfa)
     if highlights:
         x = clip_highlights(x)
-    x = isp.demosaic_bilinear(x, cfa=raw.cfa)
+    x = demosaic(x, cfa=raw.cfa)
     if denoise:
         x = isp.denoise_median(x, size=3)
         x = isp.correct_vignetting(x, k1=0.0, k2=0.0, k3=0.0)
@@ -86,7 +87,8 @@ def test_default_pipeline_matches_hand_chain(backend):
     raw = make_raw((26, 31), "GRBG", seed=3)
     result = p.run(raw, backend=backend)
     assert result.image.dtype == np.uint8 and result.image.shape == (26, 31, 3)
-    assert np.array_equal(result.image, manual_chain(raw, denoise=True, highlights=True))
+    expected = manual_chain(raw, denoise=True, highlights=True, demosaic=isp.demosaic_malvar)
+    assert np.array_equal(result.image, expected)
     assert result.color_space == "sRGB"   # 8-bit with the sRGB transfer curve, not linear
     assert np.array_equal(result.saturation, raw.data >= WHITE)
 
@@ -179,7 +181,7 @@ def test_keep_intermediates_one_per_stage():
     np.testing.assert_array_equal(inter["black_level"],
                                   isp.subtract_black_level(raw.data, black=BLACK, white=WHITE))
     np.testing.assert_array_equal(inter["highlights"], np.minimum(inter["white_balance"], 1.0))
-    np.testing.assert_array_equal(inter["demosaic"], isp.demosaic_bilinear(inter["highlights"], cfa="RGGB"))
+    np.testing.assert_array_equal(inter["demosaic"], isp.demosaic_malvar(inter["highlights"], cfa="RGGB"))
     np.testing.assert_array_equal(inter["quantize"], isp.quantize(inter["gamma"]))
     assert result.image is inter["quantize"]
     assert result.kind == "quantized"

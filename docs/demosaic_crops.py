@@ -63,14 +63,18 @@ def demosaic_rows() -> list:
     return rows
 
 
-def blown_scene(h: int = 96, w: int = 128) -> RawImage:
-    """A neutral sphere up to 4x white over a warm-to-cool ramp, as raw counts of an RGGB sensor
-    whose as-shot white balance is ``WB`` (the scene is neutral once balanced)."""
+def blown_scene(h: int = 96, w: int = 160) -> RawImage:
+    """A neutral light up to 4x white and an orange one whose red reaches 2.2x white (green and
+    blue stay below it) over a warm-to-cool ramp, as raw counts of an RGGB sensor whose as-shot
+    white balance is ``WB`` (balanced camera RGB: 1 = white level)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     ramp = np.stack([0.25 + 0.35 * xx / w, 0.3 + 0.1 * yy / h, 0.45 - 0.3 * xx / w], axis=2)
-    r2 = ((yy - h / 2) ** 2 + (xx - w / 2) ** 2) / (0.3 * h) ** 2
-    sphere = 4.0 * np.exp(-r2)[..., None] * np.ones(3, np.float32)
-    balanced = ramp + sphere                              # white-balanced camera RGB, 1 = white level
+
+    def light(cx, peak, colour):
+        r2 = ((yy - h / 2) ** 2 + (xx - cx) ** 2) / (0.25 * h) ** 2
+        return peak * np.exp(-r2)[..., None] * np.asarray(colour, np.float32)
+
+    balanced = ramp + light(0.3 * w, 4.0, (1, 1, 1)) + light(0.75 * w, 2.2, (1.0, 0.4, 0.15))
     camera = balanced / np.asarray(WB, np.float32)        # what the sensor saw
     from rawcv.isp import mosaic_rgb
 

@@ -95,6 +95,31 @@ def test_process_demosaic_option_replaces_the_pipelines_method(dng_folder, tmp_p
     assert not (tmp_path / "none").exists()
 
 
+def test_process_highlights_option_replaces_the_pipelines_method(dng_folder, tmp_path):
+    out = tmp_path / "out"
+    code, _, err = run_cli("process", dng_folder / "a.dng", "-o", out, "--highlights", "reconstruct", "--quiet")
+    assert code == 0, err
+    img = cv2.imread(str(out / "a.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    raw = rawcv.read(dng_folder / "a.dng")
+    assert np.array_equal(img, rawcv.load_pipeline("default").with_params("highlights", method="reconstruct")(raw))
+    # (with this file's identity colour matrix, every value past white displays as clip's does)
+    side = json.loads((out / "a.png.json").read_text())
+    assert [s["method"] for s in side["pipeline"]["stages"] if s["stage"] == "highlights"] == ["reconstruct"]
+    # a method that does not exist: argparse's usage, then one error line naming the choices
+    code, _, err = run_cli("process", dng_folder / "a.dng", "-o", tmp_path / "bogus", "--highlights", "bogus")
+    lines = err.strip().splitlines()
+    assert code == 2 and "Traceback" not in err and sum("error" in line for line in lines) == 1
+    assert lines[-1] == ("rawcv process: error: argument --highlights: invalid choice: 'bogus' "
+                         "(choose from 'clip', 'reconstruct')")
+    # a pipeline without a highlights stage cannot take the option: one line, nothing written
+    yaml_path = tmp_path / "no_highlights.yaml"
+    yaml_path.write_text("stages: [black_level, white_balance, demosaic]\n")
+    code, _, err = run_cli("process", dng_folder / "a.dng", "-o", tmp_path / "none", "--pipeline", yaml_path,
+                           "--highlights", "reconstruct", "--quiet")
+    assert code != 0 and err.count("\n") == 1 and "has no 'highlights' stage" in err and "Traceback" not in err
+    assert not (tmp_path / "bogus").exists() and not (tmp_path / "none").exists()
+
+
 def test_process_linear_npy_and_gray_world_gains_recorded(dng_folder, tmp_path):
     pipe = tmp_path / "gw.yaml"
     pipe.write_text("stages:\n- stage: black_level\n- {stage: white_balance, method: gray_world}\n"

@@ -88,6 +88,10 @@ def register_process(sub):
     methods = STAGES["demosaic"].param("method").choices
     p.add_argument("--demosaic", choices=methods, default=None, metavar="METHOD",
                    help=f"demosaic method instead of the pipeline's ({', '.join(methods)}); None: the pipeline's own")
+    highlights = STAGES["highlights"].param("method").choices
+    p.add_argument("--highlights", choices=highlights, default=None, metavar="METHOD",
+                   help=f"highlights method instead of the pipeline's ({', '.join(highlights)}); "
+                        "None: the pipeline's own")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="fused fast path or stage by stage (identical results)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -107,6 +111,8 @@ def run_process(args) -> int:
     pipeline = load_pipeline(args.pipeline, backend=args.backend)
     if args.demosaic is not None:
         pipeline = pipeline.with_params("demosaic", method=args.demosaic)
+    if args.highlights is not None:
+        pipeline = pipeline.with_params("highlights", method=args.highlights)
     fmt = args.format or ("png" if pipeline.output_kind == "quantized" else "npy")
     files = collect_inputs(args.inputs, DUMP_SUFFIXES if dumps else RAW_SUFFIXES)
     if not files:

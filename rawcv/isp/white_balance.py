@@ -307,7 +307,8 @@ class WhiteBalance(Stage):
         return FusedOp(_wb_rgb_fused_row, (as_gains(gains), ceiling))
 
     def fuse_with(self, following):
-        if isinstance(following, Highlights):
+        # the ceiling in the gain loop is ``clip``; ``reconstruct`` reads neighbours, so it stays a step
+        if isinstance(following, Highlights) and following.method == "clip":
             return ClippedWhiteBalance(self, following)
         return None
 

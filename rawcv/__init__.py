@@ -7,7 +7,7 @@ on disk) and never torch. The torch stage lives in :mod:`rawcv.torch`, :mod:`raw
 
 from . import isp
 from .errors import OutputExistsError, PipelineError, RawcvError, RawReadError, UnsupportedCFAError
-from .io import read, read_bayer, write_dng
+from .io import read, read_bayer, read_metadata, write_dng
 from .meta import BAYER_PATTERNS, CameraMeta, RawImage
 from .pipeline import Pipeline, load_pipeline
 
@@ -23,6 +23,6 @@ def __getattr__(name):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'rawcv' has no attribute {name!r}")
 
-__all__ = ["read", "read_bayer", "write_dng", "Pipeline", "load_pipeline", "RawImage", "CameraMeta",
+__all__ = ["read", "read_bayer", "read_metadata", "write_dng", "Pipeline", "load_pipeline", "RawImage", "CameraMeta",
            "BAYER_PATTERNS", "isp", "RawcvError", "RawReadError", "UnsupportedCFAError", "PipelineError",
            "OutputExistsError", "__version__"]

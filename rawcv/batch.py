@@ -156,8 +156,9 @@ def sidecar_for(raw, pipeline: Pipeline, result, fmt: str, oriented: bool, image
 
 
 def process_one(path, output: Path, pipeline: Pipeline, fmt: str, *, overwrite: bool = False,
-                raw=None, buffers: Optional[dict] = None, reader: Callable = read) -> FileResult:
+                raw=None, buffers: Optional[dict] = None, reader: Callable = read, orient: bool = True) -> FileResult:
     """Read, run and write one file; every failure becomes a one-line message naming the file.
+    ``orient``: turn display images (PNG, JPEG, TIFF) upright by the file's orientation.
 
     ``buffers`` (one dict per worker, reused from file to file) keeps the last output image, and
     the pipeline writes the next one into it where shape and dtype fit: a batch of same-size
@@ -173,7 +174,7 @@ def process_one(path, output: Path, pipeline: Pipeline, fmt: str, *, overwrite: 
         image = result.image
         if buffers is not None:
             buffers["out"] = image          # written (below) before this worker runs its next file
-        oriented = fmt in DISPLAY_FORMATS and raw.meta.orientation not in (0, None)
+        oriented = orient and fmt in DISPLAY_FORMATS and raw.meta.orientation not in (0, None)
         if oriented:
             image = apply_orientation(image, raw.meta.orientation)
         image = stored_image(image, fmt)
@@ -271,7 +272,8 @@ class _WarmUp:
 
 
 def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwrite: bool = False,
-                  jobs: int = 1, progress: Optional[Callable] = None, reader: Callable = read) -> BatchSummary:
+                  jobs: int = 1, progress: Optional[Callable] = None, reader: Callable = read,
+                  orient: bool = True) -> BatchSummary:
     """Process ``files`` (paths, or ``(path, relative output stem)`` pairs from
     :func:`collect_inputs`) into ``outdir``.
 
@@ -281,6 +283,7 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
     :class:`~rawcv.meta.RawImage` (default :func:`rawcv.read`; e.g. a ``read_bayer`` partial for
     headerless dumps). Before the first file of each kind the pipeline runs on a tiny crop of it
     (see :func:`compile_notice`); that time is ``warmup_seconds``, not part of ``seconds``.
+    ``orient=False`` writes display images as the sensor saw them instead of upright.
 
     Raises
     ------
@@ -321,7 +324,8 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
                     done(_failed(f, err))
                     continue
                 warm_up(raw)
-                done(process_one(f, names[f], pipeline, fmt, overwrite=overwrite, raw=raw, buffers=buffers))
+                done(process_one(f, names[f], pipeline, fmt, overwrite=overwrite, raw=raw, buffers=buffers,
+                                 orient=orient))
     else:
         import numba
 
@@ -336,7 +340,8 @@ def process_files(files, outdir, pipeline: Pipeline, *, fmt: str = "png", overwr
             if err is not None:
                 return _failed(f, err)
             warm_up(raw)
-            return process_one(f, names[f], pipeline, fmt, overwrite=overwrite, raw=raw, buffers=local.buffers)
+            return process_one(f, names[f], pipeline, fmt, overwrite=overwrite, raw=raw, buffers=local.buffers,
+                               orient=orient)
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for res in pool.map(work, files):

@@ -6,9 +6,9 @@ import json
 import sys
 
 from ..io.writers import FORMATS
-from ..isp.stage import STAGES
 from ..pipeline.core import BACKENDS
 from ._common import Progress, add_dump_options, dump_reader, fail_line
+from .overrides import add_overrides, apply_overrides
 
 
 def register_info(sub):
@@ -85,13 +85,10 @@ def register_process(sub):
                    help="output format; when not given, png for pipelines that quantise and npy for float "
                         "ones. TIFF keeps the pipeline's type: 8- or 16-bit as it quantises, float32 if float")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="files processed in parallel")
-    methods = STAGES["demosaic"].param("method").choices
-    p.add_argument("--demosaic", choices=methods, default=None, metavar="METHOD",
-                   help=f"demosaic method instead of the pipeline's ({', '.join(methods)}); None: the pipeline's own")
-    highlights = STAGES["highlights"].param("method").choices
-    p.add_argument("--highlights", choices=highlights, default=None, metavar="METHOD",
-                   help=f"highlights method instead of the pipeline's ({', '.join(highlights)}); "
-                        "None: the pipeline's own")
+    add_overrides(p)
+    p.add_argument("--orientation", choices=("auto", "none"), default="auto",
+                   help="auto: PNG, JPEG and TIFF outputs upright as the file's orientation says; none: as the "
+                        "sensor read them")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="fused fast path or stage by stage (identical results)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -109,10 +106,7 @@ def run_process(args) -> int:
         raise SystemExit("rawcv process: error: --jobs must be >= 1")
     dumps = dump_reader(args)
     pipeline = load_pipeline(args.pipeline, backend=args.backend)
-    if args.demosaic is not None:
-        pipeline = pipeline.with_params("demosaic", method=args.demosaic)
-    if args.highlights is not None:
-        pipeline = pipeline.with_params("highlights", method=args.highlights)
+    pipeline = apply_overrides(pipeline, args)
     fmt = args.format or ("png" if pipeline.output_kind == "quantized" else "npy")
     files = collect_inputs(args.inputs, DUMP_SUFFIXES if dumps else RAW_SUFFIXES)
     if not files:
@@ -129,7 +123,8 @@ def run_process(args) -> int:
     try:
         with compile_notice(on_compile):
             summary = process_files(files, args.out, pipeline, fmt=fmt, overwrite=args.overwrite, jobs=args.jobs,
-                                    progress=lambda res: bar.update(), reader=dumps or read)
+                                    progress=lambda res: bar.update(), reader=dumps or read,
+                                    orient=args.orientation == "auto")
     finally:
         bar.close()
     ok, bad = len(summary.ok), len(summary.failures)

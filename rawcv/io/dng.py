@@ -9,7 +9,8 @@ import numpy as np
 from ..meta import cfa_channel_map, validate_cfa
 from .atomic import atomic_path
 
-_LIBRAW_ORIENTATION_TO_TIFF = {0: 1, 3: 3, 5: 8, 6: 6}
+# LibRaw's flip code for each TIFF Orientation (its table "50132467"[orientation & 7]), inverted
+_LIBRAW_ORIENTATION_TO_TIFF = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
 MIN_SIDE = 22   # LibRaw rejects smaller frames as "not RAW"
 
 
@@ -46,7 +47,8 @@ def write_dng(path, mosaic, *, cfa: str, black=0, white=None, as_shot_wb=(1.0, 1
     noise_profile : sequence, optional
         DNG ``NoiseProfile``: pairs ``(S, O)`` per colour plane, variance = S * x + O in [0, 1] units.
     orientation : int
-        LibRaw flip code (0, 3, 5, 6) stored as the TIFF Orientation.
+        LibRaw flip code (0 to 7, see :func:`rawcv.io.writers.apply_orientation`), stored as the
+        TIFF Orientation (1 to 8).
 
     Examples
     --------

@@ -27,23 +27,33 @@ def sidecar_path(path) -> Path:
 
 
 def apply_orientation(image: np.ndarray, flip: int) -> np.ndarray:
-    """Rotate an H x W (x C) image as LibRaw's ``flip`` code says (0 none, 3 180, 5 90 CCW, 6 90 CW).
+    """Turn an H x W (x C) image upright as LibRaw's ``flip`` code says, for all eight codes.
+
+    The code's bits, as LibRaw applies them: 1 mirrors left-right, 2 mirrors top-bottom, then 4
+    swaps rows and columns. So 0 leaves the image alone, 3 turns it 180 degrees, 5 90 degrees
+    counter-clockwise, 6 90 degrees clockwise; 1, 2, 4 and 7 are the mirrored orientations
+    (TIFF/EXIF orientations 2, 4, 5 and 7). ``None`` is 0.
 
     Examples
     --------
     >>> import numpy as np
     >>> apply_orientation(np.arange(4).reshape(2, 2), 6).tolist()
     [[2, 0], [3, 1]]
+    >>> apply_orientation(np.arange(4).reshape(2, 2), 4).tolist()     # a transpose
+    [[0, 2], [1, 3]]
     """
-    if flip in (0, None):
+    if flip is None:
         return image
-    if flip == 3:
-        return np.ascontiguousarray(image[::-1, ::-1])
-    if flip == 5:
-        return np.ascontiguousarray(np.rot90(image, 1))
-    if flip == 6:
-        return np.ascontiguousarray(np.rot90(image, -1))
-    raise ValueError(f"unsupported orientation code {flip!r}")
+    if isinstance(flip, bool) or not isinstance(flip, (int, np.integer)) or not 0 <= flip <= 7:
+        raise ValueError(f"unsupported orientation code {flip!r}: LibRaw flip codes are 0 to 7")
+    out = image
+    if flip & 1:
+        out = out[:, ::-1]
+    if flip & 2:
+        out = out[::-1]
+    if flip & 4:
+        out = np.swapaxes(out, 0, 1)
+    return out if out is image else np.ascontiguousarray(out)
 
 
 def stored_image(image: np.ndarray, fmt: str) -> np.ndarray:

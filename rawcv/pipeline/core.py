@@ -188,6 +188,24 @@ class Pipeline:
         stages = [make_stage({**s.to_dict(), **values}) if s.name == stage else s for s in self.stages]
         return Pipeline(stages, name=self.name, backend=self.backend, description=self.description)
 
+    def with_stage(self, spec, *, before=()) -> "Pipeline":
+        """A copy with the stage ``spec`` (a name or ``{"stage": name, **params}``): its values
+        replace those of a stage of that name already there, else the stage goes in just before
+        the first stage named in ``before`` (at the end when none is there).
+
+        Examples
+        --------
+        >>> p = load_pipeline("default").with_stage({"stage": "exposure", "stops": 1}, before=("gamma",))
+        >>> [s.name for s in p.stages][-3:]
+        ['exposure', 'gamma', 'quantize']
+        """
+        stage = make_stage(spec)
+        if any(s.name == stage.name for s in self.stages):
+            return self.with_params(stage.name, **stage.values)
+        at = next((i for i, s in enumerate(self.stages) if s.name in before), len(self.stages))
+        return Pipeline(self.stages[:at] + [stage] + self.stages[at:], name=self.name, backend=self.backend,
+                        description=self.description)
+
     # --- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = {"name": self.name}

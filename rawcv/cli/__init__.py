@@ -31,11 +31,15 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose sub-parsers (``rawcv train classify`` ...) inherit the formatter."""
+    """An argument parser whose sub-parsers (``rawcv train classify`` ...) inherit the formatter,
+    and whose errors are one line (the usage is one ``--help`` away)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -126,8 +126,9 @@ def _u8(mosaic):
 def rawcv_methods() -> list:
     from rawcv.isp.demosaic import DEMOSAIC_METHODS
 
+    # half-size output is not a reconstruction of the full image: it has no CPSNR to compare
     return [Method(f"rawcv {key}", "rawcv", lambda m: m, (lambda fn: lambda m: fn(m, cfa=CFA))(dm.function))
-            for key, dm in DEMOSAIC_METHODS.items()]
+            for key, dm in DEMOSAIC_METHODS.items() if dm.shrink == 1]
 
 
 def opencv_methods(skipped: list) -> list:

@@ -55,6 +55,8 @@ def demosaic_rows() -> list:
         window = (slice(top, top + SIDE), slice(left, left + SIDE))
         row = []
         for method, dm in DEMOSAIC_METHODS.items():
+            if dm.shrink != 1:
+                continue
             out = dm.function(mosaic, cfa="RGGB")
             label = f"{method}{' (default)' if method == default else ''} {cpsnr(img[window], out[window], 0):.1f} dB"
             row.append((label, zoom(to8(out[window]))))

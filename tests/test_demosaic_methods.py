@@ -18,7 +18,14 @@ METHODS = tuple(DEMOSAIC_METHODS)
 SHAPES = [(3, 3), (3, 4), (6, 8), (13, 18), (16, 16), (21, 11), (40, 29)]    # odd and even, and the smallest
 # how far in from the border each method is exact on affine colour planes (its reach; reflection
 # at the border bends a plane), and whether float32 rounding in its arithmetic allows equality
-AFFINE_EXACT = {"bilinear": (1, True), "malvar": (2, True), "gbtf": (12, False)}
+AFFINE_EXACT = {"bilinear": (1, True), "malvar": (2, True), "gbtf": (12, False), "half": None}
+# the methods that keep the mosaic's size (and every sample where it was)
+FULL_SIZE = tuple(m for m in METHODS if DEMOSAIC_METHODS[m].shrink == 1)
+
+
+def out_shape(method: str, shape) -> tuple:
+    k = DEMOSAIC_METHODS[method].shrink
+    return (shape[0] // k, shape[1] // k)
 
 
 def demosaic(method: str, mosaic, cfa: str) -> np.ndarray:
@@ -73,7 +80,7 @@ def test_flat_mosaic_stays_flat(method, cfa, shape):
     assert np.all(demosaic(method, np.full(shape, 0.375, np.float32), cfa) == np.float32(0.375))
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", FULL_SIZE)
 @pytest.mark.parametrize("slope", [(0, 1), (1, 0), (3, -2), (-5, 7)], ids=["x", "y", "diagonal", "other"])
 @pytest.mark.parametrize("cfa", BAYER_PATTERNS)
 def test_affine_colour_planes_are_reproduced_away_from_the_border(method, cfa, slope):
@@ -95,7 +102,7 @@ def test_affine_colour_planes_are_reproduced_away_from_the_border(method, cfa, s
             np.testing.assert_allclose(out[inner], truth[inner], rtol=0, atol=2e-3)   # 1e-6 of the range
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", FULL_SIZE)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("cfa", BAYER_PATTERNS)
 def test_raw_samples_are_preserved_exactly(method, cfa, shape):
@@ -132,9 +139,9 @@ def test_torch_twin_equals_numba_for_every_layout_and_a_mixed_batch(method, shap
     expected = np.stack([demosaic(method, m, cfa).transpose(2, 0, 1) for m, cfa in zip(mosaics, BAYER_PATTERNS)])
     batch = torch.from_numpy(mosaics)[:, None]
     got = twin(batch, cfa=list(BAYER_PATTERNS))          # a different layout per sample
-    assert got.shape == (len(BAYER_PATTERNS), 3) + shape and got.dtype == torch.float32
+    assert got.shape == (len(BAYER_PATTERNS), 3) + out_shape(method, shape) and got.dtype == torch.float32
     assert np.array_equal(got.numpy(), expected)
-    assert twin(batch[0, 0], cfa="RGGB").shape == (3,) + shape     # H x W in, 3 x H x W out
+    assert twin(batch[0, 0], cfa="RGGB").shape == (3,) + out_shape(method, shape)   # H x W in, 3 x H x W out
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -143,7 +150,7 @@ def test_torch_module_forms_delegate(method):
     from rawcv.torch.isp import demosaic as torch_demosaic
 
     module = {"bilinear": torch_demosaic.DemosaicBilinear, "malvar": torch_demosaic.DemosaicMalvar,
-              "gbtf": torch_demosaic.DemosaicGBTF}[method]
+              "gbtf": torch_demosaic.DemosaicGBTF, "half": torch_demosaic.DemosaicHalf}[method]
     x = torch.rand(2, 1, 9, 12, generator=torch.Generator().manual_seed(2))
     twin = torch_demosaic.DEMOSAIC_TWINS[method]
     assert torch.equal(module("GRBG")(x), twin(x, cfa="GRBG"))
@@ -193,7 +200,7 @@ def test_pipeline_gives_the_same_image_on_fused_numba_and_torch(method, cfa):
     raw = RawImage(data, meta)
     pipeline = Pipeline(["black_level", {"stage": "demosaic", "method": method}, "gamma", "quantize"])
     fused, numba = pipeline.run(raw, backend="fused"), pipeline.run(raw, backend="numba")
-    assert fused.image.dtype == numba.image.dtype and fused.image.shape == (37, 50, 3)
+    assert fused.image.dtype == numba.image.dtype and fused.image.shape == out_shape(method, (37, 50)) + (3,)
     assert np.array_equal(fused.image, numba.image)
     assert fused.record == numba.record
     pytest.importorskip("torch")

@@ -91,6 +91,16 @@ def make_raw(cfa, *, seed=0) -> RawImage:
     return RawImage(data, meta)
 
 
+def expected_shape(pipeline) -> tuple:
+    """What the stages declare: each one's ``output_shape`` along the kinds it ``produces`` from
+    the raw input of SHAPE; three channels once a stage has made RGB of a mosaic."""
+    shape, kind = SHAPE, RAW
+    for stage in pipeline.stages:
+        shape, kind = stage.output_shape(kind, shape), stage.produces(kind)
+    demosaics = any(s.produces(MOSAIC) == RGB and MOSAIC in s.accepts for s in pipeline.stages)
+    return shape + (3,) if demosaics else shape
+
+
 def test_every_stage_is_tested():
     assert {p.values[0].name for p in CASES} == set(STAGES)
     for cls in STAGES.values():
@@ -107,8 +117,7 @@ def test_fused_equals_stage_by_stage_for_every_placement_and_layout(cls, values)
             where = f"{pipeline.stages} on {cfa}"
             # smoke and shapes: what the stages declare
             assert numba.kind == pipeline.output_kind, where
-            assert numba.image.shape == (SHAPE + (3,) if any(s.produces(MOSAIC) == RGB and MOSAIC in s.accepts
-                                                            for s in pipeline.stages) else SHAPE), where
+            assert numba.image.shape == expected_shape(pipeline), where
             assert fused.image.dtype == numba.image.dtype and fused.kind == numba.kind, where
             assert np.array_equal(fused.image, numba.image, equal_nan=True), where
             assert np.array_equal(fused.saturation, numba.saturation), where

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import PipelineError
 from ..isp.stage import STAGES
 
 WB_METHODS = {"camera": "camera", "gray": "gray_world", "white": "white_world"}
@@ -49,12 +50,16 @@ def add_overrides(p) -> None:
                    help="exposure change in stops, on linear values before the tone curve")
     p.add_argument("--bits", type=int, choices=(8, 16), default=None,
                    help="levels of the quantised output (16: PNG and TIFF only)")
+    p.add_argument("--half-size", action="store_true",
+                   help="one RGB pixel per 2x2 CFA tile, no interpolation (the demosaic method 'half')")
 
 
 def apply_overrides(pipeline, args):
     """``pipeline`` with the overrides ``args`` asks for (a PipelineError names a missing stage)."""
-    if args.demosaic is not None:
-        pipeline = pipeline.with_params("demosaic", method=args.demosaic)
+    if args.demosaic is not None and args.half_size:
+        raise PipelineError("--half-size and --demosaic both choose the demosaic method: give one")
+    if args.demosaic is not None or args.half_size:
+        pipeline = pipeline.with_params("demosaic", method="half" if args.half_size else args.demosaic)
     if args.highlights is not None:
         pipeline = pipeline.with_params("highlights", method=args.highlights)
     if args.wb is not None:

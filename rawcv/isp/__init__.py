@@ -9,7 +9,7 @@ from .stage import STAGES, Fusion, FusedOp, Param, Stage, import_modules, make_s
 from .black_level import saturation_mask, subtract_black_level
 from .white_balance import (gains_gray_world, gains_white_world, normalize_gains, white_balance,
                             white_balance_gray_world, white_balance_white_world)
-from .demosaic import DEMOSAIC_MIN_SIDE, demosaic_bilinear, demosaic_gbtf, demosaic_malvar, mosaic_rgb
+from .demosaic import DEMOSAIC_MIN_SIDE, demosaic_bilinear, demosaic_gbtf, demosaic_half, demosaic_malvar, mosaic_rgb
 from .highlights import clip_highlights, reconstruct_highlights
 from .denoise import denoise, denoise_mean, denoise_median, denoise_min_side
 from .vignetting import VignettingModel, apply_vignetting, correct_vignetting, fit_vignetting, vignetting_gain
@@ -21,7 +21,7 @@ import_modules(__name__, __path__)      # a new concern module needs no line her
 __all__ = [
     "subtract_black_level", "saturation_mask", "white_balance", "gains_gray_world", "gains_white_world",
     "white_balance_gray_world", "white_balance_white_world", "normalize_gains", "demosaic_bilinear",
-    "demosaic_malvar", "demosaic_gbtf", "clip_highlights", "reconstruct_highlights",
+    "demosaic_malvar", "demosaic_gbtf", "demosaic_half", "clip_highlights", "reconstruct_highlights",
     "mosaic_rgb", "denoise", "denoise_mean", "denoise_median", "VignettingModel", "vignetting_gain",
     "correct_vignetting", "apply_vignetting", "fit_vignetting", "SRGB_TO_XYZ", "camera_to_srgb_matrix",
     "apply_color_matrix", "gamma_encode", "gamma_decode", "srgb_encode", "srgb_decode", "encode", "quantize",

@@ -25,6 +25,7 @@ from .stage import FusedOp, Fusion, Param, Stage, register_stage
 DEMOSAIC_MIN_SIDE = 3
 # the 5 x 5 window reaches 2 pixels out: reflect-101 maps -2 to 2, so 3 pixels suffice here too
 MALVAR_MIN_SIDE = 3
+HALF_MIN_SIDE = 2       # one whole 2 x 2 tile
 
 @njit(cache=True, nogil=True)
 def _mirror(i, n):
@@ -336,6 +337,70 @@ def demosaic_gbtf(mosaic, *, cfa: str) -> np.ndarray:
     return _demosaic(mosaic, cfa, GBTF_MIN_SIDE, gbtf_kernel, gbtf_kernel)
 
 
+def half_positions(code) -> np.ndarray:
+    """Raster positions in the 2 x 2 tile of red, the first green, the second green and blue."""
+    code = np.asarray(code).reshape(-1)
+    greens = [k for k in range(4) if code[k] == 1]
+    return np.array([int(np.flatnonzero(code == 0)[0]), greens[0], greens[1], int(np.flatnonzero(code == 2)[0])],
+                    dtype=np.int64)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _half_kernel(src, where, out):
+    # out: (h // 2, 3 (w // 2)); where: tile positions of R, G, G, B (raster order, dy * 2 + dx)
+    half = np.float32(0.5)
+    for i in prange(out.shape[0]):
+        for j in range(out.shape[1] // 3):
+            y, x = 2 * i, 2 * j
+            r = np.float32(src[y + (where[0] >> 1), x + (where[0] & 1)])
+            g1 = np.float32(src[y + (where[1] >> 1), x + (where[1] & 1)])
+            g2 = np.float32(src[y + (where[2] >> 1), x + (where[2] & 1)])
+            b = np.float32(src[y + (where[3] >> 1), x + (where[3] & 1)])
+            out[i, 3 * j] = r
+            out[i, 3 * j + 1] = (g1 + g2) * half
+            out[i, 3 * j + 2] = b
+
+
+def demosaic_half(mosaic, *, cfa: str) -> np.ndarray:
+    """Half-size "demosaicing": each 2 x 2 CFA tile becomes one RGB pixel, H x W -> H/2 x W/2 x 3.
+
+    Red and blue are the tile's own samples and green the mean of its two, as dcraw ``-h`` and
+    rawpy's ``half_size=True`` do: nothing is interpolated, so there are no demosaicing
+    artefacts, and every later stage has a quarter of the pixels. An odd last row or column (half a
+    tile) is left out.
+
+    Parameters
+    ----------
+    mosaic : ndarray
+        2-D Bayer mosaic (any real dtype; 8- and 16-bit are read as they are, others converted to
+        float32 once). Height and width >= 2.
+    cfa : {"RGGB", "BGGR", "GRBG", "GBRG"}
+        The layout of the mosaic's top-left 2x2 tile.
+
+    Returns
+    -------
+    ndarray
+        ``H // 2 x W // 2 x 3`` float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> demosaic_half(np.array([[1, 2], [4, 8]], np.uint16), cfa="RGGB").tolist()
+    [[[1.0, 3.0, 8.0]]]
+    """
+    raw = np.asarray(mosaic)
+    if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):
+        arr, code = np.ascontiguousarray(raw), cfa_code(validate_cfa(cfa))
+    else:
+        arr, code, _ = as_mosaic(mosaic, cfa)
+    if min(arr.shape) < HALF_MIN_SIDE:
+        raise ValueError(f"mosaic must be at least {HALF_MIN_SIDE} x {HALF_MIN_SIDE} to demosaic, got shape {arr.shape}")
+    h, w = arr.shape[0] // 2, arr.shape[1] // 2
+    out = np.empty((h, w, 3), dtype=np.float32)
+    _half_kernel(arr, half_positions(code), out.reshape(h, -1))
+    return out
+
+
 def mosaic_rgb(image, *, cfa: str) -> np.ndarray:
     """Sample an H x W x 3 image through a Bayer CFA: the inverse of demosaicing's sampling.
 
@@ -356,13 +421,14 @@ def mosaic_rgb(image, *, cfa: str) -> np.ndarray:
 
 class DemosaicMethod(NamedTuple):
     """One interpolation of the ``demosaic`` stage: its public function, the smallest side it
-    takes, its fused-pass row function (None: it runs on its own) and how many rows above and
-    below that reads."""
+    takes, its fused-pass row function (None: it runs on its own), how many rows above and
+    below that reads, and how many input pixels a side each output pixel covers."""
 
     function: Callable
     min_side: int
     fused_row: Optional[Callable] = None
     fused_radius: int = 1
+    shrink: int = 1                 # output pixels are this many input pixels a side
 
 
 DEMOSAIC_METHODS = {
@@ -370,14 +436,16 @@ DEMOSAIC_METHODS = {
     "malvar": DemosaicMethod(demosaic_malvar, MALVAR_MIN_SIDE, _malvar_fused_row, 2),
     # its window reaches 23 rows out: no ring buffer of rows pays for that
     "gbtf": DemosaicMethod(demosaic_gbtf, GBTF_MIN_SIDE),
+    # a quarter of the pixels, no interpolation: dcraw -h, rawpy half_size
+    "half": DemosaicMethod(demosaic_half, HALF_MIN_SIDE, shrink=2),
 }
 
 
 @register_stage
 class Demosaic(Stage):
     name = "demosaic"
-    doc = ("Bilinear, Malvar-He-Cutler (5x5 gradient-corrected) or GBTF (edge-directed) demosaicing; "
-           "skipped for linear raw (already RGB).")
+    doc = ("Bilinear, Malvar-He-Cutler (5x5 gradient-corrected), GBTF (edge-directed) or half-size (one RGB "
+           "pixel per 2x2 tile) demosaicing; skipped for linear raw (already RGB).")
     params = (Param("method", "str", "bilinear", "interpolation", choices=tuple(DEMOSAIC_METHODS)),)
     accepts = (MOSAIC,)
 
@@ -390,6 +458,10 @@ class Demosaic(Stage):
 
     def min_side(self, kind):
         return self._method.min_side if kind == MOSAIC else MIN_SIDE
+
+    def output_shape(self, kind, shape):
+        k = self._method.shrink if kind == MOSAIC else 1
+        return (shape[0] // k, shape[1] // k)
 
     def apply(self, frame):
         if frame.kind == RGB:  # a linear DNG: nothing to interpolate

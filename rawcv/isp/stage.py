@@ -185,6 +185,11 @@ class Stage:
         """The smallest height and width this stage takes for input of ``kind``."""
         return MIN_SIDE
 
+    def output_shape(self, kind: str, shape: tuple) -> tuple:
+        """Height and width of the result for an input of ``kind`` and ``shape`` (the same, unless
+        the stage resamples)."""
+        return tuple(shape[:2])
+
     def color_space(self, space: ColorSpace, meta) -> ColorSpace:
         """What the output's numbers mean, given what the input's mean (every backend uses this)."""
         return space

@@ -148,6 +148,7 @@ class Pipeline:
                 where = f"{raw.path}: " if raw.path else ""
                 raise PipelineError(f"{where}the image is {w} x {h} pixels; stage '{stage.name}' needs "
                                     f"at least {need} x {need}")
+            h, w = stage.output_shape(kind, (h, w))
             kind = stage.produces(kind)
 
     def color_space(self, meta) -> ColorSpace:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...isp.demosaic import DEMOSAIC_MIN_SIDE, MALVAR_MIN_SIDE, pixel_kinds
+from ...isp.demosaic import DEMOSAIC_MIN_SIDE, HALF_MIN_SIDE, MALVAR_MIN_SIDE, half_positions, pixel_kinds
 from ...isp.gbtf import GBTF_MIN_SIDE
 from ...isp.demosaic import Demosaic as DemosaicStage
 from ...meta import cfa_code
@@ -186,6 +186,27 @@ def demosaic_gbtf(mosaic: torch.Tensor, *, cfa) -> torch.Tensor:
     return _demosaic_batch(mosaic, cfa, "demosaic_gbtf", GBTF_MIN_SIDE, gbtf_one)
 
 
+def _half_one(x: torch.Tensor, cfa: str) -> torch.Tensor:
+    n, _, h, w = x.shape
+    r, g1, g2, b = (int(k) for k in half_positions(cfa_code(cfa)))
+    tiles = F.pixel_unshuffle(x[:, :, :h - h % 2, :w - w % 2], 2)      # channel k: tile position k
+    return torch.cat([tiles[:, r:r + 1], (tiles[:, g1:g1 + 1] + tiles[:, g2:g2 + 1]) * 0.5, tiles[:, b:b + 1]], dim=1)
+
+
+def demosaic_half(mosaic: torch.Tensor, *, cfa) -> torch.Tensor:
+    """Half-size: each 2 x 2 CFA tile becomes one RGB pixel, ``N x 1 x H x W`` -> ``N x 3 x H/2 x W/2``.
+
+    Red and blue are the tile's samples, green the mean of its two; an odd last row or column is
+    left out. Twin of :func:`rawcv.isp.demosaic.demosaic_half`, bit for bit.
+
+    Examples
+    --------
+    >>> demosaic_half(torch.tensor([[1.0, 2.0], [4.0, 8.0]]), cfa="RGGB").flatten().tolist()
+    [1.0, 3.0, 8.0]
+    """
+    return _demosaic_batch(mosaic, cfa, "demosaic_half", HALF_MIN_SIDE, _half_one)
+
+
 def mosaic_rgb(image: torch.Tensor, *, cfa) -> torch.Tensor:
     """Sample RGB ``N x 3 x H x W`` through a Bayer CFA: ``N x 1 x H x W``. Twin of :func:`rawcv.isp.mosaic_rgb`.
 
@@ -245,6 +266,18 @@ class DemosaicMalvar(_DemosaicModule):
     function = staticmethod(demosaic_malvar)
 
 
+class DemosaicHalf(_DemosaicModule):
+    """Module form of :func:`demosaic_half`.
+
+    Examples
+    --------
+    >>> DemosaicHalf("BGGR")(torch.ones(2, 1, 6, 7)).shape
+    torch.Size([2, 3, 3, 3])
+    """
+
+    function = staticmethod(demosaic_half)
+
+
 class DemosaicGBTF(_DemosaicModule):
     """Module form of :func:`demosaic_gbtf`.
 
@@ -258,7 +291,8 @@ class DemosaicGBTF(_DemosaicModule):
 
 
 # the twin of each method the stage declares (rawcv.isp.demosaic.DEMOSAIC_METHODS)
-DEMOSAIC_TWINS = {"bilinear": demosaic_bilinear, "malvar": demosaic_malvar, "gbtf": demosaic_gbtf}
+DEMOSAIC_TWINS = {"bilinear": demosaic_bilinear, "malvar": demosaic_malvar, "gbtf": demosaic_gbtf,
+                  "half": demosaic_half}
 
 
 @DemosaicStage.torch_twin

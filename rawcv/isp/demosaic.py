@@ -231,10 +231,11 @@ def _mosaic_kernel(rgb, code, out):
             out[y, x] = rgb[y, x, code[row + (x & 1)]]
 
 
-def _demosaic(mosaic, cfa, min_side: int, float_kernel, int_kernel) -> np.ndarray:
-    """Validate ``mosaic`` and ``cfa``, allocate the H x W x 3 result and run a method's kernel:
-    ``int_kernel`` on 8- and 16-bit mosaics (converting rows as it goes), else ``float_kernel``
-    on a float32 copy."""
+def _demosaic(mosaic, cfa, min_side: int, float_kernel, int_kernel, *, shrink: int = 1,
+              layout=pixel_kinds) -> np.ndarray:
+    """Validate ``mosaic`` and ``cfa``, allocate the H/shrink x W/shrink x 3 result and run a
+    method's kernel with the tile's ``layout(code)``: ``int_kernel`` on 8- and 16-bit mosaics
+    (converting as it goes), else ``float_kernel`` on a float32 copy."""
     raw = np.asarray(mosaic)
     if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16) and min(raw.shape) >= min_side:
         arr, code, kernel = np.ascontiguousarray(raw), cfa_code(validate_cfa(cfa)), int_kernel
@@ -243,8 +244,9 @@ def _demosaic(mosaic, cfa, min_side: int, float_kernel, int_kernel) -> np.ndarra
         if min(arr.shape) < min_side:
             raise ValueError(f"mosaic must be at least {min_side} x {min_side} to demosaic, got shape {arr.shape}")
         kernel = float_kernel
-    out = np.empty(arr.shape + (3,), dtype=np.float32)
-    kernel(arr, pixel_kinds(code), out.reshape(arr.shape[0], -1))
+    h, w = arr.shape[0] // shrink, arr.shape[1] // shrink
+    out = np.empty((h, w, 3), dtype=np.float32)
+    kernel(arr, layout(code), out.reshape(h, -1))
     return out
 
 
@@ -388,17 +390,7 @@ def demosaic_half(mosaic, *, cfa: str) -> np.ndarray:
     >>> demosaic_half(np.array([[1, 2], [4, 8]], np.uint16), cfa="RGGB").tolist()
     [[[1.0, 3.0, 8.0]]]
     """
-    raw = np.asarray(mosaic)
-    if raw.ndim == 2 and raw.dtype in (np.uint8, np.uint16):
-        arr, code = np.ascontiguousarray(raw), cfa_code(validate_cfa(cfa))
-    else:
-        arr, code, _ = as_mosaic(mosaic, cfa)
-    if min(arr.shape) < HALF_MIN_SIDE:
-        raise ValueError(f"mosaic must be at least {HALF_MIN_SIDE} x {HALF_MIN_SIDE} to demosaic, got shape {arr.shape}")
-    h, w = arr.shape[0] // 2, arr.shape[1] // 2
-    out = np.empty((h, w, 3), dtype=np.float32)
-    _half_kernel(arr, half_positions(code), out.reshape(h, -1))
-    return out
+    return _demosaic(mosaic, cfa, HALF_MIN_SIDE, _half_kernel, _half_kernel, shrink=2, layout=half_positions)
 
 
 def mosaic_rgb(image, *, cfa: str) -> np.ndarray:

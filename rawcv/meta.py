@@ -15,6 +15,7 @@ Conventions used everywhere in rawcv
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from dataclasses import dataclass
 from typing import Optional
@@ -126,7 +127,13 @@ class CameraMeta:
     xyz_to_cam : 3x3 tuple or None
         DNG-style ``ColorMatrix`` (XYZ D65 -> camera). ``None`` if the file has none.
     orientation : int
-        LibRaw ``flip`` code: 0 none, 3 rotate 180, 5 rotate 90 CCW, 6 rotate 90 CW.
+        LibRaw ``flip`` code (0 to 7, see :func:`rawcv.io.writers.apply_orientation`).
+    color_matrices : tuple of (int, 3x3 tuple)
+        Every DNG ``ColorMatrixN`` with its ``CalibrationIlluminantN`` (EXIF LightSource code), in
+        file order; empty when the file has none. ``xyz_to_cam`` is the D65 one (or the last).
+    opcode_lists : tuple of (int, bytes)
+        The DNG ``OpcodeList1/2/3`` tags of the raw IFD as stored (big-endian records), each with
+        its list number; parsed by :mod:`rawcv.dng_opcodes`.
     """
 
     cfa: Optional[str]
@@ -142,6 +149,8 @@ class CameraMeta:
     aperture: Optional[float] = None
     noise_profile: Optional[tuple] = None
     linear: bool = False
+    color_matrices: tuple = ()
+    opcode_lists: tuple = ()
 
     def __post_init__(self):
         if self.cfa is not None:
@@ -152,6 +161,14 @@ class CameraMeta:
         if self.xyz_to_cam is not None:
             m = np.asarray(self.xyz_to_cam, dtype=np.float64).reshape(3, 3)
             object.__setattr__(self, "xyz_to_cam", tuple(tuple(float(v) for v in row) for row in m))
+        object.__setattr__(self, "color_matrices", tuple(
+            (int(illuminant), tuple(tuple(float(v) for v in row)
+                                    for row in np.asarray(m, dtype=np.float64).reshape(3, 3)))
+            for illuminant, m in self.color_matrices))
+        lists = tuple((int(n), bytes(payload)) for n, payload in self.opcode_lists)
+        if any(n not in (1, 2, 3) for n, _ in lists):
+            raise ValueError(f"opcode lists are numbered 1 to 3, got {[n for n, _ in lists]}")
+        object.__setattr__(self, "opcode_lists", lists)
         if self.white_level <= max(self.black_level):
             raise ValueError(
                 f"white level {self.white_level:g} must exceed the black level {max(self.black_level):g}"
@@ -175,6 +192,8 @@ class CameraMeta:
         d["xyz_to_cam"] = None if self.xyz_to_cam is None else [list(r) for r in self.xyz_to_cam]
         d["cam_to_xyz"] = None if self.xyz_to_cam is None else self.cam_to_xyz.tolist()
         d["noise_profile"] = None if self.noise_profile is None else list(self.noise_profile)
+        d["color_matrices"] = [[illuminant, [list(r) for r in m]] for illuminant, m in self.color_matrices]
+        d["opcode_lists"] = [[n, base64.b64encode(payload).decode("ascii")] for n, payload in self.opcode_lists]
         return d
 
     @classmethod
@@ -193,6 +212,8 @@ class CameraMeta:
                 fields[key] = tuple(fields[key])
         if fields.get("xyz_to_cam") is not None:
             fields["xyz_to_cam"] = tuple(tuple(r) for r in fields["xyz_to_cam"])
+        fields["opcode_lists"] = tuple((n, base64.b64decode(payload)) for n, payload in fields.get("opcode_lists") or ())
+        fields["color_matrices"] = tuple((i, m) for i, m in fields.get("color_matrices") or ())
         return cls(**fields)
 
 

@@ -11,6 +11,7 @@ from .atomic import atomic_path
 
 # LibRaw's flip code for each TIFF Orientation (its table "50132467"[orientation & 7]), inverted
 _LIBRAW_ORIENTATION_TO_TIFF = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
+_OPCODE_LIST_TAG = {1: 51008, 2: 51009, 3: 51022}
 MIN_SIDE = 22   # LibRaw rejects smaller frames as "not RAW"
 
 
@@ -26,7 +27,8 @@ def _rationals(values, signed=False, denominator=1_000_000):
 
 def write_dng(path, mosaic, *, cfa: str, black=0, white=None, as_shot_wb=(1.0, 1.0, 1.0),
               color_matrix=None, noise_profile=None, make: str = "rawcv", model: str = "synthetic camera",
-              orientation: int = 0, iso=None, exposure_time=None, overwrite: bool = False) -> None:
+              orientation: int = 0, iso=None, exposure_time=None, color_matrices=None, opcode_lists=None,
+              overwrite: bool = False) -> None:
     """Write a 2-D uint16 Bayer mosaic as an uncompressed CFA DNG 1.4.
 
     Parameters
@@ -44,6 +46,11 @@ def write_dng(path, mosaic, *, cfa: str, black=0, white=None, as_shot_wb=(1.0, 1
         Camera white-balance *multipliers* (R, G, B); stored as ``AsShotNeutral = 1 / multiplier``.
     color_matrix : 3x3, optional
         ``ColorMatrix1``: XYZ (D65) -> camera RGB, with ``CalibrationIlluminant1 = D65``.
+    color_matrices : sequence of (int, 3x3), optional
+        Instead of ``color_matrix``: up to three ``(CalibrationIlluminantN, ColorMatrixN)`` pairs
+        (EXIF LightSource codes: 17 standard light A, 21 D65 ...), for two-illuminant files.
+    opcode_lists : mapping or sequence of (int, bytes), optional
+        ``OpcodeList1/2/3`` payloads by list number (:func:`rawcv.dng_opcodes.encode_opcodes`).
     noise_profile : sequence, optional
         DNG ``NoiseProfile``: pairs ``(S, O)`` per colour plane, variance = S * x + O in [0, 1] units.
     orientation : int
@@ -91,10 +98,21 @@ def write_dng(path, mosaic, *, cfa: str, black=0, white=None, as_shot_wb=(1.0, 1
         (50728, 5, 3, tuple(_rationals(1.0 / wb)), True),  # AsShotNeutral
         (274, 3, 1, _LIBRAW_ORIENTATION_TO_TIFF[orientation], True),
     ]
-    if color_matrix is not None:
-        cm = np.asarray(color_matrix, dtype=np.float64).reshape(3, 3)
-        tags.append((50721, 10, 9, tuple(_rationals(cm, signed=True, denominator=10_000)), True))
-        tags.append((50778, 3, 1, 21, True))        # CalibrationIlluminant1: D65
+    if color_matrix is not None and color_matrices is not None:
+        raise ValueError("give color_matrix or color_matrices, not both")
+    pairs = [(21, color_matrix)] if color_matrix is not None else list(color_matrices or ())
+    if len(pairs) > 3:
+        raise ValueError(f"a DNG holds at most 3 colour matrices, got {len(pairs)}")
+    for i, (illuminant, matrix) in enumerate(pairs):
+        cm = np.asarray(matrix, dtype=np.float64).reshape(3, 3)
+        tags.append((50721 + i, 10, 9, tuple(_rationals(cm, signed=True, denominator=10_000)), True))
+        tags.append(((50778, 50779, 52529)[i], 3, 1, int(illuminant), True))   # CalibrationIlluminantN
+    lists = dict(opcode_lists.items() if isinstance(opcode_lists, dict) else (opcode_lists or ()))
+    for n, payload in sorted(lists.items()):
+        if n not in _OPCODE_LIST_TAG:
+            raise ValueError(f"opcode lists are numbered 1 to 3, got {n}")
+        payload = bytes(payload)
+        tags.append((_OPCODE_LIST_TAG[n], 7, len(payload), payload, True))
     if noise_profile is not None:
         npf = tuple(float(v) for v in np.asarray(noise_profile, dtype=np.float64).reshape(-1))
         tags.append((51041, 12, len(npf), npf, True))

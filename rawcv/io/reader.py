@@ -49,6 +49,8 @@ def _tiff_probe(path, *, dng_view: bool = False):
 
         with tifffile.TiffFile(path) as tif:
             tags = {t.name: t.value for t in tif.pages[0].tags.values()}
+            if "DNGVersion" in tags:
+                tags[_OPCODE_LISTS] = _raw_ifd_opcode_lists(tif)
             view = None
             if dng_view and "DNGVersion" in tags:
                 view = _dng_view(tif, tags, os.path.getsize(path))
@@ -57,6 +59,27 @@ def _tiff_probe(path, *, dng_view: bool = False):
     finally:
         _TIFFFILE_FILTER.active.on = False
     return tags, view
+
+
+_OPCODE_LISTS = "rawcv: opcode lists"   # not a tag name: the raw IFD's lists, gathered by the probe
+_OPCODE_LIST_TAGS = {51008: 1, 51009: 2, 51022: 3}
+
+
+def _raw_ifd_opcode_lists(tif) -> tuple:
+    """``((n, bytes), ...)``: the OpcodeListN tags of the IFD that holds the raw image (IFD0 or the
+    SubIFD with NewSubfileType 0, where cameras put them)."""
+    import tifffile
+
+    pages = [tif.pages[0]]
+    for k, offset in enumerate(tif.pages[0].subifds or ()):
+        tif.filehandle.seek(offset)
+        pages.append(tifffile.TiffPage(tif, index=(0, k)))
+    for page in pages:
+        subfile = page.tags.get(254)
+        if subfile is None or int(subfile.value) == 0:
+            return tuple((_OPCODE_LIST_TAGS[code], bytes(page.tags[code].value))
+                         for code in sorted(_OPCODE_LIST_TAGS) if code in page.tags)
+    return ()
 
 
 def _dng_view(tif, tags, size):
@@ -193,13 +216,22 @@ def _rational_matrix(values):
     return v.reshape(-1, 3)[:3] if v.size >= 9 else None
 
 
+def _dng_color_matrices(tags) -> list:
+    """``[(CalibrationIlluminantN, ColorMatrixN), ...]`` of a DNG's IFD0 (an illuminant the file
+    leaves out is 0, "unknown", as the specification says)."""
+    out = []
+    for i in (1, 2, 3):
+        cm = tags.get(f"ColorMatrix{i}")
+        m = None if cm is None else _rational_matrix(cm)
+        if m is not None and m.shape == (3, 3):
+            illum = tags.get(f"CalibrationIlluminant{i}")
+            out.append((int(getattr(illum, "value", illum) or 0), m))
+    return out
+
+
 def _dng_xyz_to_cam(tags):
     """The DNG ColorMatrix for D65 (or the last one given), as XYZ -> camera."""
-    candidates = []
-    for i in (1, 2):
-        cm = tags.get(f"ColorMatrix{i}")
-        if cm is not None:
-            candidates.append((tags.get(f"CalibrationIlluminant{i}"), _rational_matrix(cm)))
+    candidates = _dng_color_matrices(tags)
     for illum, m in candidates:
         if illum == _D65:
             return m
@@ -261,6 +293,8 @@ def _meta_from_libraw(raw, tags, *, linear: bool, cfa) -> CameraMeta:
         aperture=float(other.aperture) if other.aperture else None,
         noise_profile=tuple(float(v) for v in np.ravel(noise)) if noise is not None else None,
         linear=linear,
+        color_matrices=tuple(_dng_color_matrices(tags)),
+        opcode_lists=tags.get(_OPCODE_LISTS, ()),
     )
 
 

@@ -247,7 +247,7 @@ def test_color_matrix_missing_skip_and_error():
     (["black_level", "demosaic", "gamma", "color_matrix"], "linear"),
     (["black_level", "demosaic", "quantize", "gamma"], "must be the last stage"),
     (["demosaic", "quantize"], "must start with a stage that takes sensor values ('black_level'"),
-    (["black_level", "black_level"], "only be the first stage"),
+    (["black_level", "black_level"], "takes sensor values, but an earlier 'black_level' has turned them"),
     (["black_level", "color_matrix"], "place it after 'demosaic'"),
     ([], "non-empty list"),
     (["black_level", 3], "stage name or a mapping"),

@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..io.writers import FORMATS
-from ..pipeline.core import BACKENDS
+from ..pipeline.core import BACKENDS, OPCODES
 from ._common import Progress, add_dump_options, dump_reader, fail_line
 from .overrides import add_overrides, apply_overrides
 
@@ -30,7 +30,19 @@ def _info_dict(raw) -> dict:
         "aperture": m.aperture, "orientation": m.orientation, "linear": m.linear,
         "xyz_to_cam": None if m.xyz_to_cam is None else [list(r) for r in m.xyz_to_cam],
         "noise_profile": None if m.noise_profile is None else list(m.noise_profile),
+        "calibration_illuminants": [illuminant for illuminant, _ in m.color_matrices],
+        "opcodes": {str(n): _opcode_names(payload) for n, payload in m.opcode_lists},
     }
+
+
+def _opcode_names(payload: bytes) -> list:
+    """The names of a DNG opcode list's entries (``*`` marks the optional ones), or why it is malformed."""
+    from ..dng_opcodes import OpcodeError, decode_opcode_list
+
+    try:
+        return [entry.name + ("*" if entry.optional else "") for entry in decode_opcode_list(payload)]
+    except OpcodeError as exc:
+        return [f"malformed: {exc}"]
 
 
 def run_info(args) -> int:
@@ -65,6 +77,10 @@ def run_info(args) -> int:
             ("colour matrix", "none" if info["xyz_to_cam"] is None else
              " / ".join(" ".join(f"{v:+.4f}" for v in r) for r in info["xyz_to_cam"]) + "  (XYZ->camera)"),
         ]
+        if len(info["calibration_illuminants"]) > 1:
+            rows.append(("calibrations", ", ".join(f"illuminant {i}" for i in info["calibration_illuminants"])))
+        for n, names in info["opcodes"].items():
+            rows.append((f"OpcodeList{n}", ", ".join(names) + ("  (* optional)" if any("*" in x for x in names) else "")))
         width = max(len(k) for k, _ in rows)
         for k, v in rows:
             print(f"{k:<{width}}  {v}")
@@ -89,6 +105,9 @@ def register_process(sub):
     p.add_argument("--orientation", choices=("auto", "none"), default="auto",
                    help="auto: PNG, JPEG and TIFF outputs upright as the file's orientation says; none: as the "
                         "sensor read them")
+    p.add_argument("--opcodes", choices=OPCODES, default=None,
+                   help="auto: apply a DNG's opcode lists (lens shading, vignetting, bad pixels, distortion, crop) "
+                        "where the DNG specification says; off: ignore them. None: the pipeline's own setting")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="fused fast path or stage by stage (identical results)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -107,6 +126,8 @@ def run_process(args) -> int:
     dumps = dump_reader(args)
     pipeline = load_pipeline(args.pipeline, backend=args.backend)
     pipeline = apply_overrides(pipeline, args)
+    if args.opcodes is not None:
+        pipeline = pipeline.with_opcodes(args.opcodes)
     fmt = args.format or ("png" if pipeline.output_kind == "quantized" else "npy")
     files = collect_inputs(args.inputs, DUMP_SUFFIXES if dumps else RAW_SUFFIXES)
     if not files:

@@ -77,9 +77,49 @@ def _raw_ifd_opcode_lists(tif) -> tuple:
     for page in pages:
         subfile = page.tags.get(254)
         if subfile is None or int(subfile.value) == 0:
-            return tuple((_OPCODE_LIST_TAGS[code], bytes(page.tags[code].value))
-                         for code in sorted(_OPCODE_LIST_TAGS) if code in page.tags)
+            lists = tuple((_OPCODE_LIST_TAGS[code], bytes(page.tags[code].value))
+                          for code in sorted(_OPCODE_LIST_TAGS) if code in page.tags)
+            compression = page.tags.get(259)
+            if compression is not None and int(compression.value) == _LOSSY_DNG:
+                lists = _without_decoded_polynomials(lists)
+            return lists
     return ()
+
+
+_LOSSY_DNG = 34892
+
+
+def _without_decoded_polynomials(lists: tuple) -> tuple:
+    """The lists less the ``MapPolynomial`` entries of list 2 that LibRaw already applied.
+
+    LibRaw decodes a lossy (JPEG-compressed, 8-bit) DNG through a table built from list 2's
+    MapPolynomial opcodes, in order until one it cannot take (a plane above 2 or a degree above 8),
+    skipping the other opcodes; the values it returns are linear already. Applying those opcodes
+    again would darken the image twice over, so they leave the list here.
+    """
+    from ..dng_opcodes import MapPolynomial, OpcodeError, decode_opcode_list, encode_opcode_list
+
+    out = []
+    for n, payload in lists:
+        if n == 2:
+            try:
+                entries = decode_opcode_list(payload)
+            except OpcodeError:
+                out.append((n, payload))            # malformed: the pipeline reports it
+                continue
+            kept, consuming = [], True
+            for entry in entries:
+                record = entry.record
+                if consuming and isinstance(record, MapPolynomial):
+                    if record.area.plane <= 2 and len(record.coefficients) <= 9:
+                        continue
+                    consuming = False
+                kept.append(entry)
+            if not kept:
+                continue
+            payload = encode_opcode_list(kept) if len(kept) != len(entries) else payload
+        out.append((n, payload))
+    return tuple(out)
 
 
 def _dng_view(tif, tags, size):

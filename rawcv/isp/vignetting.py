@@ -1,6 +1,6 @@
 """Vignetting: the radial polynomial gain of DNG's ``FixVignetteRadial`` opcode, and its fit.
 
-The gain at a pixel is ``1 + k1 r^2 + k2 r^4 + k3 r^6`` where ``r`` is the distance to the optical
+The gain at a pixel is ``1 + k1 r^2 + k2 r^4 + k3 r^6 + k4 r^8 + k5 r^10`` (the opcode's ``k0..k4``) where ``r`` is the distance to the optical
 centre divided by the distance from the centre to the farthest image corner (so ``r <= 1``).
 Correction multiplies by the gain; a lens darkens the corners by its reciprocal.
 """
@@ -46,11 +46,11 @@ def geometry(shape, center=(0.5, 0.5)):
 
 
 @njit(cache=True, nogil=True)
-def _gain_scalar(y, x, cy, cx, inv_rmax2, k1, k2, k3):
+def _gain_scalar(y, x, cy, cx, inv_rmax2, ks):
     dy = np.float32(y) - cy
     dx = np.float32(x) - cx
     r2 = (dy * dy + dx * dx) * inv_rmax2
-    return np.float32(1.0) + r2 * (k1 + r2 * (k2 + r2 * k3))
+    return np.float32(1.0) + r2 * (ks[0] + r2 * (ks[1] + r2 * (ks[2] + r2 * (ks[3] + r2 * ks[4]))))
 
 
 @njit(cache=True, nogil=True)
@@ -58,17 +58,16 @@ def _vignetting_row(src_row, y, nc, geom, ks, out_row):
     """Row ``y`` of ``nc`` interleaved channels (flat, 1-D) times the radial gain (``out_row`` may
     be ``src_row``). Shared by the stand-alone kernel and the fused pipeline path."""
     cy, cx, inv_rmax2 = geom[0], geom[1], geom[2]
-    k1, k2, k3 = ks[0], ks[1], ks[2]
     w = src_row.size // nc
     if nc == 3:
         for x in range(w):
-            g = _gain_scalar(y, x, cy, cx, inv_rmax2, k1, k2, k3)
+            g = _gain_scalar(y, x, cy, cx, inv_rmax2, ks)
             out_row[3 * x] = src_row[3 * x] * g
             out_row[3 * x + 1] = src_row[3 * x + 1] * g
             out_row[3 * x + 2] = src_row[3 * x + 2] * g
     else:
         for x in range(w):
-            g = _gain_scalar(y, x, cy, cx, inv_rmax2, k1, k2, k3)
+            g = _gain_scalar(y, x, cy, cx, inv_rmax2, ks)
             for c in range(nc):
                 out_row[nc * x + c] = src_row[nc * x + c] * g
 
@@ -89,13 +88,13 @@ def _vignetting_fused_row(src_row, y, args, scratch, out_row):
     _vignetting_row(src_row, y, nc, geom, ks, out_row)
 
 
-def _params(shape, k1, k2, k3, center):
+def _params(shape, k1, k2, k3, center, k4=0.0, k5=0.0):
     geom = np.array(geometry(shape, center), dtype=np.float32)
-    ks = np.array([k1, k2, k3], dtype=np.float32)
+    ks = np.array([k1, k2, k3, k4, k5], dtype=np.float32)
     return geom, ks
 
 
-def vignetting_gain(shape, *, k1=0.0, k2=0.0, k3=0.0, center=(0.5, 0.5)) -> np.ndarray:
+def vignetting_gain(shape, *, k1=0.0, k2=0.0, k3=0.0, k4=0.0, k5=0.0, center=(0.5, 0.5)) -> np.ndarray:
     """The H x W float32 correction gain map of the model.
 
     Examples
@@ -106,11 +105,11 @@ def vignetting_gain(shape, *, k1=0.0, k2=0.0, k3=0.0, center=(0.5, 0.5)) -> np.n
     """
     ones = np.ones(tuple(shape[:2]) + (1,), dtype=np.float32)
     out = np.empty_like(ones)
-    _vignetting_kernel(ones, *_params(shape, k1, k2, k3, center), out)
+    _vignetting_kernel(ones, *_params(shape, k1, k2, k3, center, k4, k5), out)
     return out[:, :, 0]
 
 
-def correct_vignetting(image, *, k1=0.0, k2=0.0, k3=0.0, center=(0.5, 0.5)) -> np.ndarray:
+def correct_vignetting(image, *, k1=0.0, k2=0.0, k3=0.0, k4=0.0, k5=0.0, center=(0.5, 0.5)) -> np.ndarray:
     """Multiply each pixel (all channels; mosaic or RGB) by the radial gain.
 
     Examples
@@ -123,14 +122,14 @@ def correct_vignetting(image, *, k1=0.0, k2=0.0, k3=0.0, center=(0.5, 0.5)) -> n
     arr = as_float_image(image)
     view = arr if arr.ndim == 3 else arr[:, :, None]
     out = np.empty_like(arr)
-    _vignetting_kernel(view, *_params(arr.shape, k1, k2, k3, center), out if out.ndim == 3 else out[:, :, None])
+    _vignetting_kernel(view, *_params(arr.shape, k1, k2, k3, center, k4, k5), out if out.ndim == 3 else out[:, :, None])
     return out
 
 
-def apply_vignetting(image, *, k1=0.0, k2=0.0, k3=0.0, center=(0.5, 0.5)) -> np.ndarray:
+def apply_vignetting(image, *, k1=0.0, k2=0.0, k3=0.0, k4=0.0, k5=0.0, center=(0.5, 0.5)) -> np.ndarray:
     """The lens falloff the model corrects: divide by the gain (used by the synthetic camera)."""
     arr = as_float_image(image)
-    gain = vignetting_gain(arr.shape, k1=k1, k2=k2, k3=k3, center=center)
+    gain = vignetting_gain(arr.shape, k1=k1, k2=k2, k3=k3, k4=k4, k5=k5, center=center)
     return arr / (gain if arr.ndim == 2 else gain[:, :, None])
 
 
@@ -186,11 +185,13 @@ def fit_vignetting(flat_image, *, center=(0.5, 0.5), cfa=None, exclude_saturated
 @register_stage
 class Vignetting(Stage):
     name = "vignetting"
-    doc = "Radial gain 1 + k1 r^2 + k2 r^4 + k3 r^6 about the optical centre (DNG FixVignetteRadial)."
+    doc = "Radial gain 1 + k1 r^2 + ... + k5 r^10 about the optical centre (DNG FixVignetteRadial)."
     params = (
         Param("k1", "float", 0.0, "r^2 coefficient"),
         Param("k2", "float", 0.0, "r^4 coefficient"),
         Param("k3", "float", 0.0, "r^6 coefficient"),
+        Param("k4", "float", 0.0, "r^8 coefficient"),
+        Param("k5", "float", 0.0, "r^10 coefficient"),
         Param("center", "floats", [0.5, 0.5], "optical centre (x, y) as fractions of width, height", length=2),
     )
     accepts = (MOSAIC, RGB)
@@ -201,12 +202,12 @@ class Vignetting(Stage):
             raise PipelineError("stage 'vignetting': center must be fractions in [0, 1]")
 
     def apply(self, frame):
-        return frame.with_data(correct_vignetting(frame.data, k1=self.k1, k2=self.k2, k3=self.k3,
-                                                  center=tuple(self.center)))
+        return frame.with_data(correct_vignetting(frame.data, k1=self.k1, k2=self.k2, k3=self.k3, k4=self.k4,
+                                                  k5=self.k5, center=tuple(self.center)))
 
     def fusion(self, kind):
         return Fusion.POINTWISE
 
     def fused_op(self, ctx):
-        geom, ks = _params(ctx.shape, self.k1, self.k2, self.k3, tuple(self.center))
+        geom, ks = _params(ctx.shape, self.k1, self.k2, self.k3, tuple(self.center), self.k4, self.k5)
         return FusedOp(_vignetting_fused_row, (3 if ctx.kind == RGB else 1, geom, ks))

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import PipelineError
 from ..isp.frame import CAMERA_LINEAR, MOSAIC, QUANTIZED, RAW, RAW_RGB, RGB, ColorSpace, Frame
+from ..isp.opcodes import opcode_stages
 from ..isp.stage import STAGES, make_stage
 from ..meta import RawImage
 from . import schedule
@@ -21,6 +22,9 @@ from . import schedule
 # the top-level pipelines/ folder, shipped in the wheel as the package rawcv.pipelines
 BUILTIN_PIPELINES = "rawcv.pipelines"
 BACKENDS = ("auto", "fused", "numba")
+OPCODES = ("auto", "off")
+# YAML 1.1 reads a bare `off` as false
+_OPCODES_YAML = {False: "off", "auto": "auto", "off": "off"}
 
 
 @dataclass
@@ -48,6 +52,9 @@ class Pipeline:
     backend : {"auto", "fused", "numba"}
         ``numba`` runs every stage on its own; ``fused`` (and ``auto``) run the same stages through
         the fused schedule where their order allows, with identical results.
+    opcodes : {"auto", "off"}
+        ``auto`` applies a DNG's opcode lists where the specification says (:meth:`stages_for`);
+        ``off`` ignores them.
 
     Examples
     --------
@@ -59,9 +66,13 @@ class Pipeline:
     (8, 8, 3)
     """
 
-    def __init__(self, stages, *, name: str = "custom", backend: str = "auto", description: str = ""):
+    def __init__(self, stages, *, name: str = "custom", backend: str = "auto", description: str = "",
+                 opcodes: str = "auto"):
         if backend not in BACKENDS:
             raise PipelineError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        if opcodes not in OPCODES:
+            raise PipelineError(f"pipeline '{name}': opcodes must be one of {', '.join(OPCODES)}, got {opcodes!r}")
+        self.opcodes = opcodes
         if not isinstance(stages, (list, tuple)) or not stages:
             raise PipelineError(f"pipeline '{name}': needs a non-empty list of stages")
         self.stages = [make_stage(s) for s in stages]
@@ -76,14 +87,15 @@ class Pipeline:
         kind = RAW
         encoded_by = None
         demosaiced = False
+        normalised_by = None
         for i, stage in enumerate(self.stages):
             if i == 0 and RAW not in stage.accepts:
                 first = ", ".join(f"'{n}'" for n, cls in STAGES.items() if RAW in cls.accepts)
                 raise PipelineError(f"pipeline '{self.name}': must start with a stage that takes sensor values "
                                     f"({first}: it turns them into normalised data), not '{stage.name}'")
-            if i > 0 and RAW in stage.accepts:
-                raise PipelineError(f"pipeline '{self.name}': '{stage.name}' takes sensor values, so it can only "
-                                    "be the first stage")
+            if i > 0 and RAW in stage.accepts and kind != RAW:
+                raise PipelineError(f"pipeline '{self.name}': '{stage.name}' takes sensor values, but an earlier "
+                                    f"'{normalised_by}' has turned them into normalised data")
             if kind == QUANTIZED:
                 raise PipelineError(f"pipeline '{self.name}': stage '{stage.name}' comes after a stage that "
                                     "quantises, which must be the last stage")
@@ -103,6 +115,8 @@ class Pipeline:
             if stage.encodes:
                 encoded_by = stage.name
             demosaiced = demosaiced or (kind == MOSAIC and stage.produces(kind) == RGB)
+            if kind == RAW and stage.produces(kind) != RAW:
+                normalised_by = stage.name
             kind = stage.produces(kind)
         self.output_kind = kind
 
@@ -119,30 +133,75 @@ class Pipeline:
         its shape and dtype fit (for batches).
         """
         backend = backend or self.backend
-        self.check_input(raw)
+        stages, skipped = self.stages_for(raw.meta, source=raw.path or "")
+        self._check_input(raw, stages)
         frame = Frame.from_raw(raw)
+        frame.notes.extend(skipped)
         intermediates = []
         if keep_intermediates or backend == "numba":
-            for stage in self.stages:
+            for stage in stages:
                 frame = stage.apply(frame)
                 if keep_intermediates:
                     intermediates.append((stage.name, frame.data))
         else:
-            groups = schedule.plan(self.stages, frame.kind)
+            groups = schedule.plan(stages, frame.kind)
             for n, group in enumerate(groups):
                 frame = schedule.run_group(group, frame, out=out if n == len(groups) - 1 else None)
         space = self.color_space(raw.meta)
-        return PipelineResult(frame.data, frame.kind, frame.saturation, self._record(frame),
+        return PipelineResult(frame.data, frame.kind, frame.saturation, self._record(frame, stages),
                               intermediates, space.label, space.transfer)
+
+    def stages_for(self, meta, *, source: str = "") -> tuple:
+        """The stages a file with ``meta`` goes through, and record entries of the opcodes skipped.
+
+        With ``opcodes="auto"`` a DNG's opcode lists become stages (:func:`rawcv.isp.opcodes.opcode_stages`)
+        where the DNG specification applies them: list 1 on the stored raw values, before the first
+        stage; list 2 just after the stage that subtracts the black level; list 3 just after
+        demosaicing (for linear raw data, which has no demosaicing, after list 2). A pipeline
+        without demosaicing leaves list 3 out (its opcodes act on RGB).
+        """
+        if self.opcodes == "off" or not meta.opcode_lists:
+            return list(self.stages), []
+        lists = dict(meta.opcode_lists)
+        linear = bool(meta.linear)
+        kind = RAW_RGB if linear else RAW
+        inserted, skipped = {}, []
+        positions = {1: 0}
+        for i, stage in enumerate(self.stages):
+            after = stage.produces(kind)
+            if kind in (RAW, RAW_RGB) and after not in (RAW, RAW_RGB):
+                positions[2] = i + 1
+                if linear:
+                    positions[3] = i + 1
+            if kind == MOSAIC and after == RGB:
+                positions[3] = i + 1
+            kind = after
+        kinds = {1: RAW_RGB if linear else RAW, 2: RGB if linear else MOSAIC, 3: RGB}
+        for n in sorted(lists):
+            if n not in positions:
+                skipped.append({"stage": "opcodes", "list": n, "skipped": "the pipeline has no demosaicing"})
+                continue
+            stages, skipped_here = opcode_stages(lists[n], n, kinds[n], source)
+            inserted.setdefault(positions[n], []).extend(stages)
+            skipped.extend(skipped_here)
+        out = []
+        for i in range(len(self.stages) + 1):
+            out.extend(inserted.get(i, []))
+            if i < len(self.stages):
+                out.append(self.stages[i])
+        return out, skipped
 
     def check_input(self, raw: RawImage) -> None:
         """Refuse a frame some stage cannot take (too small for its window), before any backend runs.
 
         One check for every backend: the fused kernels do not bounds-check their windows.
         """
+        self._check_input(raw, self.stages_for(raw.meta, source=raw.path or "")[0])
+
+    def _check_input(self, raw: RawImage, stages) -> None:
         h, w = raw.data.shape[:2]
         kind = Frame.from_raw(raw).kind
-        for stage in self.stages:
+        for stage in stages:
             need = stage.min_side(kind)
             if min(h, w) < need:
                 where = f"{raw.path}: " if raw.path else ""
@@ -158,15 +217,15 @@ class Pipeline:
             space = stage.color_space(space, meta)
         return space
 
-    def _record(self, frame) -> list:
+    def _record(self, frame, stages) -> list:
         record = []
-        for stage in self.stages:
+        for stage in stages:
             entry = stage.to_dict()
             for note in frame.notes:
                 if note["stage"] == stage.name:
                     entry.update({k: v for k, v in note.items() if k != "stage"})
             record.append(entry)
-        return record
+        return record + [note for note in frame.notes if note["stage"] == "opcodes"]
 
     def fused_plan(self, *, linear_input: bool = False) -> list:
         """The fused backend's schedule: a list of ("fused" or "stage", step names); a step that
@@ -187,7 +246,7 @@ class Pipeline:
             raise PipelineError(f"pipeline '{self.name}' has no '{stage}' stage "
                                 f"(its stages: {', '.join(s.name for s in self.stages)})")
         stages = [make_stage({**s.to_dict(), **values}) if s.name == stage else s for s in self.stages]
-        return Pipeline(stages, name=self.name, backend=self.backend, description=self.description)
+        return self._derived(stages)
 
     def with_stage(self, spec, *, before=()) -> "Pipeline":
         """A copy with the stage ``spec`` (a name or ``{"stage": name, **params}``): its values
@@ -204,14 +263,23 @@ class Pipeline:
         if any(s.name == stage.name for s in self.stages):
             return self.with_params(stage.name, **stage.values)
         at = next((i for i, s in enumerate(self.stages) if s.name in before), len(self.stages))
-        return Pipeline(self.stages[:at] + [stage] + self.stages[at:], name=self.name, backend=self.backend,
-                        description=self.description)
+        return self._derived(self.stages[:at] + [stage] + self.stages[at:])
+
+    def with_opcodes(self, opcodes: str) -> "Pipeline":
+        """A copy that applies DNG opcode lists (``"auto"``) or ignores them (``"off"``)."""
+        return self._derived(self.stages, opcodes=opcodes)
+
+    def _derived(self, stages, **changes) -> "Pipeline":
+        settings = dict(name=self.name, backend=self.backend, description=self.description, opcodes=self.opcodes)
+        return Pipeline(stages, **{**settings, **changes})
 
     # --- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = {"name": self.name}
         if self.description:
             d["description"] = self.description
+        if self.opcodes != "auto":
+            d["opcodes"] = self.opcodes
         d["stages"] = [s.to_dict() for s in self.stages]
         return d
 
@@ -219,13 +287,14 @@ class Pipeline:
     def from_dict(cls, data, *, source: str = "<dict>", backend: str = "auto") -> "Pipeline":
         if not isinstance(data, dict) or "stages" not in data:
             raise PipelineError(f"{source}: a pipeline file needs a top-level 'stages:' list")
-        unknown = set(data) - {"name", "stages", "description"}
+        unknown = set(data) - {"name", "stages", "description", "opcodes"}
         if unknown:
             raise PipelineError(f"{source}: unknown top-level key '{sorted(unknown)[0]}' "
-                                "(allowed: name, description, stages)")
+                                "(allowed: name, description, opcodes, stages)")
         try:
             return cls(data["stages"], name=str(data.get("name", Path(source).stem)), backend=backend,
-                       description=str(data.get("description", "") or ""))
+                       description=str(data.get("description", "") or ""),
+                       opcodes=_OPCODES_YAML.get(data.get("opcodes", "auto"), data.get("opcodes")))
         except PipelineError as exc:
             raise PipelineError(f"{source}: {exc}") from None
 

@@ -22,6 +22,7 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
+from ..isp.frame import RAW, RAW_RGB
 from ..meta import RawImage
 from ..pipeline import Pipeline, load_pipeline
 from ..pipeline.schedule import merge_steps
@@ -87,10 +88,21 @@ def run_pipeline_torch(pipeline: Union[Pipeline, str], raw_or_batch, device="aut
     dev = resolve_device(device)
     x, metas = _inputs(raw_or_batch, dev)
     x = x.to(dtype)
-    ctx = TorchContext(metas)
-    for stage in (merge_steps(pipeline.stages) if exact_levels else pipeline.stages):
+    stages = _stages_for_batch(pipeline, metas)
+    ctx = TorchContext(metas, kind=RAW_RGB if metas[0].linear else RAW)
+    for stage in (merge_steps(stages) if exact_levels else stages):
         x = stage.torch(x, ctx)
+        ctx.kind = stage.produces(ctx.kind)
     return x
+
+
+def _stages_for_batch(pipeline: Pipeline, metas) -> list:
+    """The pipeline's stages with the batch's DNG opcodes inserted (:meth:`Pipeline.stages_for`):
+    one list of stages runs on the whole batch, so its files must carry the same opcode lists."""
+    if pipeline.opcodes != "off" and len({m.opcode_lists for m in metas}) > 1:
+        raise ValueError("the images of a batch carry different DNG opcode lists: run them in separate batches, "
+                         "or with the pipeline's opcodes off")
+    return pipeline.stages_for(metas[0])[0]
 
 
 def run_numpy_reference(pipeline: Union[Pipeline, str], raws: Sequence[RawImage]) -> torch.Tensor:

@@ -29,6 +29,7 @@ class TorchContext:
     mosaic or RGB, and its device, the tensor itself says."""
 
     metas: list
+    kind: str = ""        # what the stage about to run sees (raw values, mosaic, rgb ...): the backend sets it
 
     @property
     def cfas(self) -> list:

@@ -347,20 +347,37 @@ def half_positions(code) -> np.ndarray:
                     dtype=np.int64)
 
 
+@njit(cache=True, nogil=True)
+def _half_row(top, bottom, where, out_row):
+    """One output row from the two mosaic rows of its tiles; ``where``: the tile positions of R, G,
+    G, B (raster order, dy * 2 + dx). Shared by the stand-alone kernel and the fused pass."""
+    half = np.float32(0.5)
+    for j in range(out_row.size // 3):
+        x = 2 * j
+        out_row[3 * j] = _tile_sample(top, bottom, where[0], x)
+        out_row[3 * j + 1] = (_tile_sample(top, bottom, where[1], x) + _tile_sample(top, bottom, where[2], x)) * half
+        out_row[3 * j + 2] = _tile_sample(top, bottom, where[3], x)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_sample(top, bottom, position, x):
+    """The sample at raster ``position`` (dy * 2 + dx) of the tile starting at column ``x``."""
+    if position >> 1:
+        return np.float32(bottom[x + (position & 1)])
+    return np.float32(top[x + (position & 1)])
+
+
+@njit(cache=True, nogil=True)
+def _half_fused_row(top, bottom, y, args, scratch, out_row):
+    """Fused-pass row function of the ``half`` method: a level that halves the rows."""
+    _half_row(top, bottom, args[0], out_row)
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _half_kernel(src, where, out):
-    # out: (h // 2, 3 (w // 2)); where: tile positions of R, G, G, B (raster order, dy * 2 + dx)
-    half = np.float32(0.5)
+    # out: (h // 2, 3 (w // 2))
     for i in prange(out.shape[0]):
-        for j in range(out.shape[1] // 3):
-            y, x = 2 * i, 2 * j
-            r = np.float32(src[y + (where[0] >> 1), x + (where[0] & 1)])
-            g1 = np.float32(src[y + (where[1] >> 1), x + (where[1] & 1)])
-            g2 = np.float32(src[y + (where[2] >> 1), x + (where[2] & 1)])
-            b = np.float32(src[y + (where[3] >> 1), x + (where[3] & 1)])
-            out[i, 3 * j] = r
-            out[i, 3 * j + 1] = (g1 + g2) * half
-            out[i, 3 * j + 2] = b
+        _half_row(src[2 * i], src[2 * i + 1], where, out[i])
 
 
 def demosaic_half(mosaic, *, cfa: str) -> np.ndarray:
@@ -421,6 +438,7 @@ class DemosaicMethod(NamedTuple):
     fused_row: Optional[Callable] = None
     fused_radius: int = 1
     shrink: int = 1                 # output pixels are this many input pixels a side
+    layout: Callable = pixel_kinds  # what its kernels take for the tile's layout
 
 
 DEMOSAIC_METHODS = {
@@ -429,7 +447,7 @@ DEMOSAIC_METHODS = {
     # its window reaches 23 rows out: no ring buffer of rows pays for that
     "gbtf": DemosaicMethod(demosaic_gbtf, GBTF_MIN_SIDE),
     # a quarter of the pixels, no interpolation: dcraw -h, rawpy half_size
-    "half": DemosaicMethod(demosaic_half, HALF_MIN_SIDE, shrink=2),
+    "half": DemosaicMethod(demosaic_half, HALF_MIN_SIDE, _half_fused_row, 0, shrink=2, layout=half_positions),
 }
 
 
@@ -465,4 +483,6 @@ class Demosaic(Stage):
         return Fusion.DEMOSAIC if kind == MOSAIC and self._method.fused_row is not None else None
 
     def fused_op(self, ctx):
-        return FusedOp(self._method.fused_row, (pixel_kinds(cfa_code(ctx.meta.cfa)),), radius=self._method.fused_radius)
+        method = self._method
+        return FusedOp(method.fused_row, (method.layout(cfa_code(ctx.meta.cfa)),), radius=method.fused_radius,
+                       shrink=method.shrink)

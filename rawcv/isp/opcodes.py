@@ -224,6 +224,31 @@ def _warp_source(y, x, geom, k):
 
 
 @njit(parallel=True, cache=True, nogil=True)
+def _warp_points_kernel(ys, xs, geom, k, out_y, out_x):
+    for i in prange(ys.size):
+        out_y[i], out_x[i] = _warp_source(ys[i], xs[i], geom, k)
+
+
+def warp_source(shape, ys, xs, *, coefficients, center=(0.5, 0.5)):
+    """Where the warp of an image of ``shape`` takes the value of output points ``(ys, xs)`` from,
+    for one plane's 6 coefficients (float64 arrays; points need not be whole pixels, so a
+    simulated lens can invert the mapping).
+
+    Examples
+    --------
+    >>> sy, sx = warp_source((5, 5), np.array([2.0]), np.array([4.0]), coefficients=[2, 0, 0, 0, 0, 0])
+    >>> float(sy[0]), float(sx[0])
+    (2.0, 6.0)
+    """
+    ys = np.ascontiguousarray(ys, dtype=np.float64).ravel()
+    xs = np.ascontiguousarray(xs, dtype=np.float64).ravel()
+    out_y, out_x = np.empty_like(ys), np.empty_like(xs)
+    _warp_points_kernel(ys, xs, warp_geometry(shape, center), np.asarray(coefficients, dtype=np.float64).reshape(6),
+                        out_y, out_x)
+    return out_y, out_x
+
+
+@njit(parallel=True, cache=True, nogil=True)
 def _warp_kernel(src, geom, coefficients, out):
     h, w, nc = src.shape
     for y in prange(h):
@@ -482,5 +507,6 @@ def opcode_stages(payload: bytes, list_number: int, kind: str, source: str = "")
     return stages, skipped
 
 
-__all__ = ["map_polynomial", "apply_gain_map", "gain_map_tables", "warp_rectilinear", "warp_geometry", "area_array",
+__all__ = ["map_polynomial", "apply_gain_map", "gain_map_tables", "warp_rectilinear", "warp_geometry", "warp_source",
+           "area_array",
            "to_raw", "opcode_stages", "MapPolynomialStage", "GainMapStage", "WarpRectilinearStage", "TrimBoundsStage"]

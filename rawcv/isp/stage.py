@@ -98,7 +98,9 @@ class FusedOp:
     parameters (a tuple of arrays and scalars), ``scratch`` the dtype of a per-thread scratch
     row it needs (None: none), ``dtype`` the dtype it writes, ``changes`` what it adds to the
     output frame (e.g. the saturation mask it fills), ``radius`` how many rows above and below
-    a window or demosaic reads (its ring buffer holds ``2 radius + 1`` rows).
+    a window or demosaic reads (its ring buffer holds ``2 radius + 1`` rows), ``shrink`` how many
+    input rows (and columns) a demosaic's output row covers: 2 for half size, whose row function
+    reads the two rows ``2 y`` and ``2 y + 1`` of the level below, ``row(top, bottom, y, ...)``.
     """
 
     row: Optional[Callable]
@@ -107,6 +109,7 @@ class FusedOp:
     dtype: type = np.float32
     changes: dict = field(default_factory=dict)
     radius: int = 1
+    shrink: int = 1
 
 
 class FuseContext:

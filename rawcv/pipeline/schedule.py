@@ -91,7 +91,8 @@ def run_group(group: Group, frame: Frame, out: Optional[np.ndarray] = None) -> F
     if not group.fused:
         return group.stages[0].apply(frame)
     levels = [[None, []]]                   # per level: (its window or demosaic op, pointwise ops)
-    widens = [False]                        # per level: whether it starts with a demosaic (3 x wider rows)
+    src = np.ascontiguousarray(frame.data)
+    widths = [src.size // src.shape[0]]     # per level: the length of its flat rows
     kind, shape = frame.kind, frame.data.shape
     changes = {}
     for i, stage in enumerate(group.stages):
@@ -105,21 +106,18 @@ def run_group(group: Group, frame: Frame, out: Optional[np.ndarray] = None) -> F
                 levels[-1][1].append(op)
         else:
             levels.append([op, []])
-            widens.append(trait is Fusion.DEMOSAIC)
-            if trait is Fusion.DEMOSAIC:
-                shape = tuple(shape[:2]) + (3,)
+            if trait is Fusion.DEMOSAIC:       # three values per pixel, a pixel per `shrink` samples a side
+                shape = (shape[0] // op.shrink, shape[1] // op.shrink, 3)
+                widths.append(widths[-1] // op.shrink * 3)
+            else:
+                widths.append(widths[-1])
         kind = stage.produces(kind)
     ops = [op for head, tail in levels for op in ([head] if head is not None else []) + tail]
     if not ops:
         return frame.with_data(frame.data, kind, **changes)
-    src = np.ascontiguousarray(frame.data)
-    h = src.shape[0]
-    widths = [src.size // h]
-    for wider in widens[1:]:
-        widths.append(widths[-1] * (3 if wider else 1))
     result = _output(shape, ops[-1].dtype, out)
     kernel = _kernel([(head, tail) for head, tail in levels])
-    kernel(src.reshape(h, -1), result.reshape(h, -1), np.array(widths, dtype=np.int64), BAND_ROWS,
+    kernel(src.reshape(src.shape[0], -1), result.reshape(shape[0], -1), np.array(widths, dtype=np.int64), BAND_ROWS,
            *(value for op in ops for value in op.args))
     return frame.with_data(result, kind, **changes)
 
@@ -152,12 +150,13 @@ class _OpKey(NamedTuple):
     scratch: Optional[str]
     n_args: int
     radius: int
+    shrink: int
 
 
 def _op_key(op) -> _OpKey:
     fn = op.row.py_func if hasattr(op.row, "py_func") else op.row
     scratch = None if op.scratch is None else np.dtype(op.scratch).name
-    return _OpKey(fn.__module__, fn.__name__, scratch, len(op.args), op.radius)
+    return _OpKey(fn.__module__, fn.__name__, scratch, len(op.args), op.radius, op.shrink)
 
 
 def _kernel(levels):
@@ -177,7 +176,7 @@ def _source(key) -> str:
     imports, names, op_level, scratch, arity = {}, [], [], [], []
     for level, (head, tail) in enumerate(key):
         for op in ([head] if head is not None else []) + list(tail):
-            module, name, scr, n_args, _ = op
+            module, name, scr, n_args = op.module, op.name, op.scratch, op.n_args
             alias = f"op{len(names)}"
             imports.setdefault(module, []).append(f"{name} as {alias}")
             names.append(alias)
@@ -215,32 +214,42 @@ def _source(key) -> str:
         for i, op in enumerate(steps):
             k = next(counter)
             target = dest if i == len(steps) - 1 else f"tmps[{level}][{i % 2}]"
-            inputs = ", ".join(window_rows(head.radius)) if (i == 0 and head is not None) else cur
+            inputs = ", ".join(window_rows(head)) if (i == 0 and head is not None) else cur
             body.append(f"{names[k]}({inputs}, r, A[{k}], scr[{k}], {target})")
             cur = target
         return body
 
-    def window_rows(radius):
-        return [f"w{k}" for k in range(2 * radius + 1)]
+    def window_rows(head):
+        return [f"w{k}" for k in range(2 if head.shrink == 2 else 2 * head.radius + 1)]
 
-    def neighbours(level, indent, radius):
-        """The rows r - radius .. r + radius of ``level`` (mirrored at the image's edges)."""
-        return [f"{indent}{name} = level{level}(src, {'r' if k == radius else f'mirror(r + {k - radius}, h)'}, h, "
-                f"rings, tags, tmps, scr, A)" for k, name in enumerate(window_rows(radius))]
+    def neighbours(level, indent, head):
+        """The rows of ``level`` the window of ``head`` reads for row r of the level above: r - radius
+        .. r + radius (mirrored at the image's edges), or 2 r and 2 r + 1 where it halves the rows."""
+        if head.shrink == 2:
+            rows = ["2 * r", "2 * r + 1"]
+        else:
+            rows = ["r" if k == head.radius else f"mirror(r + {k - head.radius}, hs[{level}])"
+                    for k in range(2 * head.radius + 1)]
+        return [f"{indent}{name} = level{level}(src, {row}, hs, rings, tags, tmps, scr, A)"
+                for name, row in zip(window_rows(head), rows)]
 
     # the ring of each level holds the rows the next level's window reads
-    ring_rows = [2 * head.radius + 1 for head, _ in key[1:]]
+    ring_rows = [len(window_rows(head)) for head, _ in key[1:]]
+    # each level's height: a level that halves the rows halves those of every level above it
+    divisors = [1]
+    for head, _ in key[1:]:
+        divisors.append(divisors[-1] * head.shrink)
 
     last = len(key) - 1
     for level, (head, tail) in enumerate(key[:-1]):
         lines += ["", "", "@njit(cache=True, nogil=True)",
-                  f"def level{level}(src, r, h, rings, tags, tmps, scr, A):"]
+                  f"def level{level}(src, r, hs, rings, tags, tmps, scr, A):"]
         if head is None and not tail:
             lines.append("    return src[r]")
             continue
         lines += [f"    buf, fresh = ring_slot(rings[{level}], tags[{level}], r)", "    if not fresh:"]
         if head is not None:
-            lines += neighbours(level - 1, "        ", head.radius)
+            lines += neighbours(level - 1, "        ", head)
         lines += ["        " + s for s in chain(level, head, tail, "src[r]", "buf")]
         lines.append("    return buf")
     head, tail = key[last]
@@ -254,7 +263,7 @@ def _source(key) -> str:
     args = "".join(", " + p for p in params)
     lines += ["", "", "@njit(cache=True, nogil=True)",
               f"def run_band(src, out, ns, y0, y1{args}):",
-              "    h = src.shape[0]",
+              "    hs = (" + "".join(f"src.shape[0] // {d}, " for d in divisors) + ")",
               f"    A = ({packed},)",
               f"    rings = ({rings},)" if last else "    rings = 0",
               f"    tags = ({tags},)" if last else "    tags = 0",
@@ -262,11 +271,11 @@ def _source(key) -> str:
               f"    scr = ({scr},)",
               "    for r in range(y0, y1):"]
     if head is not None:
-        lines += neighbours(last - 1, "        ", head.radius)
+        lines += neighbours(last - 1, "        ", head)
     lines += ["        " + s for s in chain(last, head, tail, "src[r]", "out[r]")]
     lines += ["", "", "@njit(parallel=True, cache=True, nogil=True)",
               f"def kernel(src, out, ns, band_rows{args}):",
-              "    h = src.shape[0]",
+              "    h = out.shape[0]",
               "    for band in prange((h + band_rows - 1) // band_rows):",
               f"        run_band(src, out, ns, band * band_rows, min(h, (band + 1) * band_rows){args})"]
     return "\n".join(lines) + "\n"

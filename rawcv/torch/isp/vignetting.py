@@ -66,7 +66,7 @@ def correct_vignetting(image: torch.Tensor, *, k1=K1, k2=K2, k3=K3, k4=K4, k5=K5
 class CorrectVignetting(nn.Module):
     """Module form of :func:`correct_vignetting` (parameters as the ``vignetting`` stage declares them)."""
 
-    def __init__(self, k1=K1, k2=K2, k3=K3, k4=K4, k5=K5, center=CENTER):
+    def __init__(self, k1=K1, k2=K2, k3=K3, center=CENTER, k4=K4, k5=K5):
         super().__init__()
         self.k1, self.k2, self.k3, self.k4, self.k5, self.center = k1, k2, k3, k4, k5, tuple(center)
 

@@ -33,6 +33,9 @@ def register_synth(sub):
                    help="also write every item's clean image (_clean.npy) and class mask (_mask.png), whatever "
                         "the task")
     p.add_argument("--vignetting", action="store_true", help="add random lens vignetting")
+    p.add_argument("--lens", action="store_true",
+                   help="add random lens and sensor flaws (colour shading, distortion with lateral chromatic "
+                        "aberration, stuck pixels) and write their corrections as DNG opcode lists")
     p.add_argument("--fixed-camera", action="store_true", help="one default camera instead of random ones")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -54,7 +57,7 @@ def run_synth(args) -> int:
 
     cfg = SynthConfig(task=args.task, n=args.n, size=args.size, noise=args.noise,
                       cfa=None if args.cfa.lower() == "random" else args.cfa.upper(), bits=args.bits,
-                      seed=args.seed, from_images=args.from_images, vignetting=args.vignetting,
+                      seed=args.seed, from_images=args.from_images, vignetting=args.vignetting, lens=args.lens,
                       randomize_camera=not args.fixed_camera, split=_parse_split(args.split),
                       with_truth=args.with_truth)
     bar = Progress(args.n, "synth", enabled=not args.quiet)

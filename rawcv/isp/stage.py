@@ -230,7 +230,8 @@ class Stage:
     # --- records ------------------------------------------------------------------------------
     def note(self, notes: list, **entry) -> None:
         """Add what this run of the stage resolved (gains, a matrix, a skip) to a frame's ``notes``."""
-        notes.append({"stage": self.name, **entry})
+        # "_of" tells apart two stages of one name in a run (four gain maps of a DNG's list 2)
+        notes.append({"stage": self.name, "_of": id(self), **entry})
 
     def to_dict(self) -> dict:
         return {"stage": self.name, **{k: v for k, v in self.values.items()}}

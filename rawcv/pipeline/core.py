@@ -219,11 +219,15 @@ class Pipeline:
 
     def _record(self, frame, stages) -> list:
         record = []
+        ids = {id(s) for s in stages}
         for stage in stages:
             entry = stage.to_dict()
             for note in frame.notes:
-                if note["stage"] == stage.name:
-                    entry.update({k: v for k, v in note.items() if k != "stage"})
+                of = note.get("_of")
+                # a note from a stage object the list does not hold (a step doing two stages at once)
+                # goes to the stage of its name
+                if of == id(stage) or (of not in ids and note["stage"] == stage.name):
+                    entry.update({k: v for k, v in note.items() if k not in ("stage", "_of")})
             record.append(entry)
         return record + [note for note in frame.notes if note["stage"] == "opcodes"]
 

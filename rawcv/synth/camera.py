@@ -1,8 +1,12 @@
 """The synthetic camera: the ISP run backwards, then the sensor (Brooks et al., CVPR 2019).
 
 linear sRGB radiance --inverse colour matrix--> white-balanced camera RGB --divide by WB gains-->
-camera RGB --vignetting falloff--> --Bayer sampling--> clean mosaic in [0, 1]
---shot + read noise--> --black level, clip at white, quantise to 10/12/14 bits--> uint16 mosaic
+camera RGB [--lens distortion--] --vignetting falloff--> --Bayer sampling--> [--lens shading-->]
+clean mosaic in [0, 1] --shot + read noise--> --black level, clip at white, quantise to 10/12/14
+bits--> [--stuck pixels-->] uint16 mosaic
+
+The bracketed steps are the optional lens and sensor flaws (:mod:`rawcv.synth.lens`), which the
+DNG then carries as opcode lists.
 
 Every step calls the forward stage's own maths from :mod:`rawcv.isp` (or its exact inverse), so the
 camera and the ISP agree by construction.
@@ -17,6 +21,7 @@ import numpy as np
 
 from .. import isp
 from ..meta import BAYER_PATTERNS, validate_cfa
+from .lens import LensFlaws, distort, opcode_lists, shading_gain
 from .noise import NoiseParams, add_noise
 
 # A fixed default camera: the Nikon D3200's DNG ColorMatrix1 (XYZ D65 -> camera), a real sensor's
@@ -41,6 +46,7 @@ class CameraParams:
     vignetting: tuple = (0.0, 0.0, 0.0)          # k1, k2, k3 of the correction gain
     noise: Optional[NoiseParams] = None
     row_noise: bool = False
+    lens: Optional[LensFlaws] = None
 
     def __post_init__(self):
         self.cfa = validate_cfa(self.cfa)
@@ -62,14 +68,17 @@ class CameraParams:
         return {"cfa": self.cfa, "bits": self.bits, "black": self.black, "white": self.white,
                 "wb_gains": [float(g) for g in self.wb_gains], "xyz_to_cam": self.xyz_to_cam.tolist(),
                 "vignetting": [float(k) for k in self.vignetting],
-                "noise": None if self.noise is None else self.noise.to_dict(), "row_noise": self.row_noise}
+                "noise": None if self.noise is None else self.noise.to_dict(), "row_noise": self.row_noise,
+                "lens": None if self.lens is None else self.lens.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CameraParams":
         d = dict(d)
         d.pop("white", None)
         noise = d.pop("noise", None)
-        return cls(**d, noise=None if noise is None else NoiseParams.from_dict(noise))
+        lens = d.pop("lens", None)
+        return cls(**d, noise=None if noise is None else NoiseParams.from_dict(noise),
+                   lens=None if lens is None else LensFlaws.from_dict(lens))
 
 
 def random_camera(rng, *, cfa: Optional[str] = None, bits: int = 14, noise: Optional[NoiseParams] = None,
@@ -127,15 +136,21 @@ def capture(linear_srgb, params: CameraParams, rng=None) -> Capture:
     if scene.ndim != 3 or scene.shape[2] != 3 or scene.shape[0] % 2 or scene.shape[1] % 2:
         raise ValueError(f"scene must be H x W x 3 with even H and W, got {scene.shape}")
     camera_rgb = srgb_to_camera(scene, params)
+    lens = params.lens
+    seen = camera_rgb if lens is None else distort(camera_rgb, lens)
     k1, k2, k3 = params.vignetting
-    falloff = isp.apply_vignetting(camera_rgb, k1=k1, k2=k2, k3=k3) if any(params.vignetting) else camera_rgb
+    falloff = isp.apply_vignetting(seen, k1=k1, k2=k2, k3=k3) if any(params.vignetting) else seen
     clean = isp.mosaic_rgb(falloff, cfa=params.cfa)
+    if lens is not None:
+        clean = clean / shading_gain(lens, clean.shape)
     signal = clean
     if params.noise is not None:
         signal = add_noise(clean, params.noise, rng, row_noise=params.row_noise)
     scale = params.white - params.black
     dn = np.rint(params.black + signal.astype(np.float64) * scale)
     mosaic = np.clip(dn, 0, params.white).astype(np.uint16)
+    for y, x, level in (() if lens is None else lens.bad_pixels):
+        mosaic[y, x] = np.uint16(round(params.black + level * scale))
     return Capture(mosaic, clean, camera_rgb, params)
 
 
@@ -148,6 +163,7 @@ def write_capture_dng(path, cap: Capture, *, overwrite: bool = False) -> None:
     noise_profile = None
     if p.noise is not None:
         noise_profile = [p.noise.lambda_shot, p.noise.lambda_read] * 3
+    lists = None if p.lens is None else opcode_lists(p.lens, cap.mosaic.shape, vignetting=p.vignetting)
     write_dng(path, cap.mosaic, cfa=p.cfa, black=p.black, white=p.white, as_shot_wb=p.wb_gains,
               color_matrix=p.xyz_to_cam, noise_profile=noise_profile, overwrite=overwrite,
-              model="synthetic camera")
+              model="synthetic camera", opcode_lists=lists)

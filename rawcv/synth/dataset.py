@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import OutputExistsError, RawcvError
 from ..options import TASKS
 from .camera import CameraParams, capture, random_camera, write_capture_dng
+from .lens import random_lens
 from .noise import NoiseParams, parse_noise
 from .scenes import (CLASS_NAMES, generate_scene, load_skimage_scene, random_scene_crop, scene_from_image,
                      skimage_scenes)
@@ -58,6 +59,7 @@ class SynthConfig:
     from_images: Optional[str] = None
     split: Sequence[float] = (0.8, 0.1, 0.1)
     vignetting: bool = False
+    lens: bool = False
     randomize_camera: bool = True
     with_truth: bool = False
 
@@ -145,6 +147,8 @@ def make_item(cfg: SynthConfig, i: int, noise_spec, sources=None) -> dict:
         cam = random_camera(rng, cfa=cfg.cfa, bits=cfg.bits, noise=noise, vignetting=cfg.vignetting)
     else:
         cam = CameraParams(cfa=cfg.cfa or "RGGB", bits=cfg.bits, black=float(1 << (cfg.bits - 5)), noise=noise)
+    if cfg.lens:
+        cam.lens = random_lens(rng, radiance.shape)
     cap = capture(radiance, cam, rng)
     return {"radiance": radiance, "mask": mask, "label": label, "capture": cap}
 

@@ -18,6 +18,8 @@ import numpy as np
 
 from .errors import OutputExistsError, RawcvError
 from .io import read
+from .io.exif import ExifInfo
+from .io.icc import matrix_trc_profile
 from .io.writers import apply_orientation, output_suffix, sidecar_path, stored_image, write_image
 from .isp.black_level import saturated_fractions
 from .meta import RawImage
@@ -136,8 +138,28 @@ class BatchSummary:
         return len(self.results) / self.seconds if self.seconds > 0 else 0.0
 
 
-def sidecar_for(raw, pipeline: Pipeline, result, fmt: str, oriented: bool, image=None) -> dict:
-    """The JSON sidecar of one output; ``image`` is the array as written (default the result's)."""
+def output_profile(space, image, fmt: str) -> Optional[bytes]:
+    """The ICC profile of an output: for an RGB image (PNG, JPEG, TIFF) whose colour space the
+    pipeline knows (``space``, :meth:`Pipeline.color_space`), with its primaries, white and transfer
+    curve; None for ``.npy`` files, mosaics, custom matrices and files without a colour matrix."""
+    if fmt not in DISPLAY_FORMATS or space.to_xyz is None or image.ndim != 3 or image.shape[2] != 3:
+        return None
+    return matrix_trc_profile(space.to_xyz, space.white, space.curve, space.label)
+
+
+def output_exif(raw, fmt: str, oriented: bool) -> Optional[ExifInfo]:
+    """The EXIF of an output (PNG, JPEG, TIFF; none for ``.npy``): the file's camera and exposure,
+    and the orientation of the pixels as written (upright unless ``oriented`` is False)."""
+    from . import __version__
+    if fmt not in DISPLAY_FORMATS:
+        return None
+    return ExifInfo.from_meta(raw.meta, software=f"rawcv {__version__}", upright=oriented)
+
+
+def sidecar_for(raw, pipeline: Pipeline, result, fmt: str, oriented: bool, image=None, *,
+                icc_profile: Optional[bytes] = None) -> dict:
+    """The JSON sidecar of one output; ``image`` is the array as written (default the result's),
+    ``icc_profile`` the profile embedded in it (None: none)."""
     from . import __version__
     sat = result.saturation
     image = result.image if image is None else image
@@ -148,7 +170,10 @@ def sidecar_for(raw, pipeline: Pipeline, result, fmt: str, oriented: bool, image
         "pipeline": {"name": pipeline.name, "stages": result.record},
         "output": {"format": fmt, "dtype": str(image.dtype), "shape": list(image.shape),
                    "color_space": result.color_space, "orientation_applied": oriented,
-                   "transfer": result.transfer, "linear": result.transfer == "linear"},
+                   "transfer": result.transfer, "linear": result.transfer == "linear",
+                   # an embedded ICC profile is named after the colour space (its description)
+                   "icc_profile": {"embedded": icc_profile is not None,
+                                   "description": None if icc_profile is None else result.color_space}},
         "saturated_fraction": None if sat is None else float(sat.mean()),
         # per colour: which channels the white level clipped (what the highlights stage had to handle)
         "saturated_by_channel": None if sat is None else saturated_fractions(sat, cfa=raw.meta.cfa),
@@ -178,8 +203,10 @@ def process_one(path, output: Path, pipeline: Pipeline, fmt: str, *, overwrite: 
         if oriented:
             image = apply_orientation(image, raw.meta.orientation)
         image = stored_image(image, fmt)
-        write_image(output, image, sidecar=sidecar_for(raw, pipeline, result, fmt, oriented, image),
-                    overwrite=overwrite)
+        profile = output_profile(pipeline.color_space(raw.meta), image, fmt)
+        side = sidecar_for(raw, pipeline, result, fmt, oriented, image, icc_profile=profile)
+        write_image(output, image, sidecar=side, overwrite=overwrite, icc_profile=profile,
+                    exif=output_exif(raw, fmt, oriented))
         return FileResult(Path(path), output, None, time.perf_counter() - t0)
     except (RawcvError, ValueError, OSError) as exc:
         msg = str(exc)

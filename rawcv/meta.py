@@ -131,6 +131,12 @@ class CameraMeta:
     color_matrices : tuple of (int, 3x3 tuple)
         Every DNG ``ColorMatrixN`` with its ``CalibrationIlluminantN`` (EXIF LightSource code), in
         file order; empty when the file has none. ``xyz_to_cam`` is the D65 one (or the last).
+    analog_balance : tuple of 3 float
+        The DNG ``AnalogBalance`` (ones where the file has none): a gain the camera applied before
+        digitising, part of what maps its neutral to a white.
+    camera_calibrations : tuple of 3x3 tuple
+        The DNG ``CameraCalibrationN`` of each entry of ``color_matrices`` (identities where the
+        file has none; empty where it has no colour matrices).
     opcode_lists : tuple of (int, bytes)
         The DNG ``OpcodeList1/2/3`` tags of the raw IFD as stored (big-endian records), each with
         its list number; parsed by :mod:`rawcv.dng_opcodes`.
@@ -150,6 +156,8 @@ class CameraMeta:
     noise_profile: Optional[tuple] = None
     linear: bool = False
     color_matrices: tuple = ()
+    analog_balance: tuple = (1.0, 1.0, 1.0)
+    camera_calibrations: tuple = ()
     opcode_lists: tuple = ()
 
     def __post_init__(self):
@@ -165,6 +173,13 @@ class CameraMeta:
             (int(illuminant), tuple(tuple(float(v) for v in row)
                                     for row in np.asarray(m, dtype=np.float64).reshape(3, 3)))
             for illuminant, m in self.color_matrices))
+        object.__setattr__(self, "analog_balance", _as_tuple(self.analog_balance, 3, "analog_balance"))
+        object.__setattr__(self, "camera_calibrations", tuple(
+            tuple(tuple(float(v) for v in row) for row in np.asarray(m, dtype=np.float64).reshape(3, 3))
+            for m in self.camera_calibrations))
+        if self.camera_calibrations and len(self.camera_calibrations) != len(self.color_matrices):
+            raise ValueError(f"{len(self.camera_calibrations)} camera calibrations for "
+                             f"{len(self.color_matrices)} colour matrices")
         lists = tuple((int(n), bytes(payload)) for n, payload in self.opcode_lists)
         if any(n not in (1, 2, 3) for n, _ in lists):
             raise ValueError(f"opcode lists are numbered 1 to 3, got {[n for n, _ in lists]}")
@@ -193,6 +208,8 @@ class CameraMeta:
         d["cam_to_xyz"] = None if self.xyz_to_cam is None else self.cam_to_xyz.tolist()
         d["noise_profile"] = None if self.noise_profile is None else list(self.noise_profile)
         d["color_matrices"] = [[illuminant, [list(r) for r in m]] for illuminant, m in self.color_matrices]
+        d["analog_balance"] = list(self.analog_balance)
+        d["camera_calibrations"] = [[list(r) for r in m] for m in self.camera_calibrations]
         d["opcode_lists"] = [[n, base64.b64encode(payload).decode("ascii")] for n, payload in self.opcode_lists]
         return d
 
@@ -214,6 +231,8 @@ class CameraMeta:
             fields["xyz_to_cam"] = tuple(tuple(r) for r in fields["xyz_to_cam"])
         fields["opcode_lists"] = tuple((n, base64.b64decode(payload)) for n, payload in fields.get("opcode_lists") or ())
         fields["color_matrices"] = tuple((i, m) for i, m in fields.get("color_matrices") or ())
+        fields["camera_calibrations"] = tuple(fields.get("camera_calibrations") or ())
+        fields["analog_balance"] = tuple(fields.get("analog_balance") or (1.0, 1.0, 1.0))
         return cls(**fields)
 
 

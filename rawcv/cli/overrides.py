@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 
+from ..colorspaces import COLORSPACE_CHOICES, parse_colorspace
 from ..errors import PipelineError
 from ..isp.stage import STAGES
 
 WB_METHODS = {"camera": "camera", "gray": "gray_world", "white": "white_world"}
 # where an exposure change goes when the pipeline has none: in linear values, before the tone curve
 EXPOSURE_BEFORE = ("gamma", "quantize")
+# where --colorspace puts a colour matrix or a tone curve that the pipeline lacks
+COLOR_MATRIX_BEFORE = ("exposure", "gamma", "quantize")
+GAMMA_BEFORE = ("quantize",)
 
 
 def white_balance_choice(text: str):
@@ -50,6 +54,10 @@ def add_overrides(p) -> None:
                    help="exposure change in stops, on linear values before the tone curve")
     p.add_argument("--bits", type=int, choices=(8, 16), default=None,
                    help="levels of the quantised output (16: PNG and TIFF only)")
+    p.add_argument("--colorspace", choices=COLORSPACE_CHOICES, default=None, metavar="SPACE",
+                   help="output colour space: srgb, display-p3, adobe (Adobe RGB 1998), prophoto, xyz (CIE XYZ, "
+                        "D65), camera (camera RGB), each with its own transfer curve, or linear-SPACE for linear "
+                        "values; the outputs carry its ICC profile. None: the pipeline's own")
     p.add_argument("--half-size", action="store_true",
                    help="one RGB pixel per 2x2 CFA tile, no interpolation (the demosaic method 'half')")
 
@@ -68,4 +76,26 @@ def apply_overrides(pipeline, args):
         pipeline = pipeline.with_stage({"stage": "exposure", "stops": args.exposure}, before=EXPOSURE_BEFORE)
     if args.bits is not None:
         pipeline = pipeline.with_params("quantize", bits=args.bits)
+    if args.colorspace is not None:
+        pipeline = with_colorspace(pipeline, args.colorspace)
     return pipeline
+
+
+def with_colorspace(pipeline, choice: str):
+    """``pipeline`` writing the colour space ``choice`` (``rawcv.colorspaces.COLORSPACE_CHOICES``):
+    its ``color_matrix`` stage converts to the space's primaries and its ``gamma`` stage encodes
+    with the space's curve (linear for ``linear-`` spaces). A pipeline without a colour matrix gets
+    one before its exposure and tone stages; one without a tone curve gets one (before ``quantize``)
+    unless the space is linear, which then needs none."""
+    space, curve = parse_colorspace(choice)
+    pipeline = _set_or_add(pipeline, "color_matrix", {"space": space.name}, COLOR_MATRIX_BEFORE)
+    if curve != "linear" or any(s.name == "gamma" for s in pipeline.stages):
+        pipeline = _set_or_add(pipeline, "gamma", {"curve": curve}, GAMMA_BEFORE)
+    return pipeline
+
+
+def _set_or_add(pipeline, stage: str, values: dict, before: tuple):
+    # only the values given change where the stage is there (its other parameters stay the pipeline's)
+    if any(s.name == stage for s in pipeline.stages):
+        return pipeline.with_params(stage, **values)
+    return pipeline.with_stage({"stage": stage, **values}, before=before)

@@ -256,17 +256,32 @@ def _rational_matrix(values):
     return v.reshape(-1, 3)[:3] if v.size >= 9 else None
 
 
-def _dng_color_matrices(tags) -> list:
+def _dng_color_matrices(tags, *, calibrations: bool = False) -> list:
     """``[(CalibrationIlluminantN, ColorMatrixN), ...]`` of a DNG's IFD0 (an illuminant the file
-    leaves out is 0, "unknown", as the specification says)."""
+    leaves out is 0, "unknown", as the specification says); with ``calibrations``, the
+    ``CameraCalibrationN`` of each instead (an identity where the file has none)."""
     out = []
     for i in (1, 2, 3):
         cm = tags.get(f"ColorMatrix{i}")
         m = None if cm is None else _rational_matrix(cm)
         if m is not None and m.shape == (3, 3):
+            if calibrations:
+                cc = tags.get(f"CameraCalibration{i}")
+                cc = None if cc is None else _rational_matrix(cc)
+                out.append(cc if cc is not None and cc.shape == (3, 3) else np.eye(3))
+                continue
             illum = tags.get(f"CalibrationIlluminant{i}")
             out.append((int(getattr(illum, "value", illum) or 0), m))
     return out
+
+
+def _analog_balance(tags) -> tuple:
+    v = tags.get("AnalogBalance")
+    if v is None:
+        return (1.0, 1.0, 1.0)
+    v = np.asarray(v, dtype=np.float64).reshape(-1)
+    v = v[0::2] / v[1::2] if v.size == 6 else v
+    return tuple(float(x) for x in v[:3]) if v.size >= 3 and np.all(v[:3] > 0) else (1.0, 1.0, 1.0)
 
 
 def _dng_xyz_to_cam(tags):
@@ -334,6 +349,8 @@ def _meta_from_libraw(raw, tags, *, linear: bool, cfa) -> CameraMeta:
         noise_profile=tuple(float(v) for v in np.ravel(noise)) if noise is not None else None,
         linear=linear,
         color_matrices=tuple(_dng_color_matrices(tags)),
+        camera_calibrations=tuple(_dng_color_matrices(tags, calibrations=True)),
+        analog_balance=_analog_balance(tags),
         opcode_lists=tags.get(_OPCODE_LISTS, ()),
     )
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..colorspaces import LINEAR, TransferCurve
 from ..meta import CameraMeta
 
 # What an array holds, in the order a pipeline moves through them.
@@ -22,28 +23,47 @@ QUANTIZED = "quantized"  # uint8 / uint16 RGB
 class ColorSpace:
     """What an output's numbers mean: its primaries and its transfer curve.
 
-    ``primaries`` is ``"sRGB"``, ``"camera RGB"`` (the sensor's own, no colour matrix applied) or
-    ``"custom RGB"`` (a matrix the user gave); ``transfer`` is ``"linear"``, ``"sRGB"`` (the sRGB
-    curve) or ``"gamma G"`` (a power law). :attr:`label` is what sidecars show.
+    ``primaries`` names them: an output space's title (``"sRGB"``, ``"Display P3"``, ...,
+    :data:`rawcv.colorspaces.OUTPUT_SPACES`), ``"camera RGB"`` (the sensor's own) or ``"custom
+    RGB"`` (a matrix the user gave). ``curve`` is the transfer curve
+    (:class:`~rawcv.colorspaces.TransferCurve`). ``standard_curve`` is the name of the curve
+    that the primaries' own standard defines (None: none does), so that a label can say
+    ``"sRGB"`` alone for sRGB primaries with the sRGB curve. ``to_xyz`` (3 x 3, RGB -> XYZ
+    relative to ``white``, an XYZ triple) is what an ICC profile needs; None where it is not
+    known (custom matrices, a file without a colour matrix). :attr:`label` is what sidecars show,
+    :attr:`transfer` the curve's own label.
 
     Examples
     --------
-    >>> ColorSpace("sRGB", "sRGB").label, ColorSpace("sRGB").label, ColorSpace("camera RGB", "gamma 2.2").label
-    ('sRGB', 'linear sRGB', 'camera RGB with gamma 2.2')
+    >>> from rawcv.colorspaces import transfer_curve
+    >>> srgb = ColorSpace("sRGB", transfer_curve("srgb"), standard_curve="srgb")
+    >>> srgb.label, ColorSpace("sRGB", standard_curve="srgb").label
+    ('sRGB', 'linear sRGB')
+    >>> ColorSpace("camera RGB", transfer_curve("power", 2.2)).label
+    'camera RGB with gamma 2.2'
+    >>> ColorSpace("ProPhoto RGB", transfer_curve("srgb"), standard_curve="prophoto").label
+    'ProPhoto RGB primaries with the sRGB curve'
     """
 
     primaries: str = "camera RGB"
-    transfer: str = "linear"
+    curve: TransferCurve = LINEAR
+    standard_curve: Optional[str] = None
+    to_xyz: Optional[tuple] = None
+    white: Optional[tuple] = None
+
+    @property
+    def transfer(self) -> str:
+        """``"linear"``, ``"sRGB"``, ``"gamma G"``, ...: the curve alone (:attr:`TransferCurve.label`)."""
+        return self.curve.label
 
     @property
     def label(self) -> str:
-        if self.transfer == "linear":
+        if self.curve.is_linear:
             return f"linear {self.primaries}"
-        if self.primaries == "sRGB" and self.transfer == "sRGB":
-            return "sRGB"
-        curve = "the sRGB curve" if self.transfer == "sRGB" else self.transfer
-        primaries = "sRGB primaries" if self.primaries == "sRGB" else self.primaries
-        return f"{primaries} with {curve}"
+        if self.standard_curve is not None and self.curve.name == self.standard_curve:
+            return self.primaries
+        primaries = self.primaries if self.standard_curve is None else f"{self.primaries} primaries"
+        return f"{primaries} with {self.curve.phrase}"
 
 
 CAMERA_LINEAR = ColorSpace()

@@ -1,7 +1,9 @@
-"""Tone curves: power-law gamma and the sRGB transfer curve (each with its inverse), and quantisation.
+"""Tone curves: the transfer curves of the output colour spaces (sRGB, Adobe RGB, ProPhoto's
+ROMM, linear) and power-law gamma, and quantisation.
 
 The per-pixel maths lives in the ``_*_scalar`` functions; the array kernels here and the fused
-pipeline path both call them, so the two can never drift apart.
+pipeline path both call them, so the two can never drift apart. The curves' definitions (and
+their float64 references) are :data:`rawcv.colorspaces.TRANSFER_CURVES`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ from functools import lru_cache
 import numpy as np
 from numba import njit, prange
 
+from ..colorspaces import CURVE_NAMES, TRANSFER_CURVES, transfer_curve
 from ._validate import as_float_image
 from .frame import DISPLAY, MOSAIC, QUANTIZED, RGB
 from .stage import FusedOp, Fusion, Param, Stage, register_stage
 
-CURVES = ("srgb", "power")
+CURVES = CURVE_NAMES
+# the kernels' curve ids: Adobe RGB's curve is a power law, so it shares the power kernel
+_KERNEL_OF_CURVE = {"srgb": 0, "power": 1, "adobe": 1, "prophoto": 2, "linear": 3}
+_ROMM = TRANSFER_CURVES["prophoto"]
+_ROMM_KNEE = np.float32(_ROMM.linear_knee)           # 1/512
+_ROMM_SLOPE = np.float32(1.0 / _ROMM.c)              # 16
+_ROMM_EXPONENT = np.float32(1.0 / _ROMM.gamma)       # 1/1.8
 
 
 @njit(cache=True, nogil=True)
@@ -42,10 +51,23 @@ def _power_scalar(x, exponent):
 
 
 @njit(cache=True, nogil=True)
+def _romm_encode_scalar(x):
+    # ROMM RGB (ProPhoto): a linear segment below the knee, where the power law's slope would be
+    # infinite; both pieces give 1/32 there
+    if x < _ROMM_KNEE:
+        return np.float32(x * _ROMM_SLOPE)
+    return np.float32(x ** _ROMM_EXPONENT)
+
+
+@njit(cache=True, nogil=True)
 def _encode_scalar(x, curve, inv_gamma):
-    """curve 0 = sRGB, 1 = power law with exponent ``inv_gamma``."""
+    """curve 0 = sRGB, 1 = power law with exponent ``inv_gamma``, 2 = ROMM, 3 = linear."""
     if curve == 0:
         return _srgb_encode_scalar(x)
+    if curve == 2:
+        return _romm_encode_scalar(x)
+    if curve == 3:
+        return np.float32(x)
     return _power_scalar(x, inv_gamma)
 
 
@@ -155,12 +177,32 @@ def srgb_decode(image) -> np.ndarray:
 
 
 def encode(image, *, curve: str = "srgb", gamma: float = 2.2) -> np.ndarray:
-    """Apply the named tone curve (``"srgb"`` or ``"power"`` with ``gamma``)."""
-    if curve == "srgb":
-        return srgb_encode(image)
+    """Apply the named tone curve: one of :data:`CURVES` (``"power"`` with exponent ``1 / gamma``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = encode(np.array([[0.001, 0.5], [1.0, 0.0]], np.float32), curve="prophoto")
+    >>> np.round(out.astype(np.float64), 4).tolist()
+    [[0.016, 0.6804], [1.0, 0.0]]
+    """
+    src = as_float_image(image)
+    out = np.empty_like(src)
+    _encode_kernel(src, out, *_curve_args(curve, gamma))
+    return out
+
+
+def _curve_args(curve: str, gamma: float) -> tuple:
+    """``(kernel curve id, exponent)`` of a curve: the arguments of ``_encode_scalar``."""
+    if curve not in _KERNEL_OF_CURVE:
+        raise ValueError(f"unknown tone curve {curve!r}: expected one of {', '.join(CURVES)}")
     if curve == "power":
-        return gamma_encode(image, gamma=gamma)
-    raise ValueError(f"unknown tone curve {curve!r}: expected one of {', '.join(CURVES)}")
+        exponent = 1.0 / _check_gamma(gamma)
+    elif curve == "adobe":
+        exponent = 1.0 / TRANSFER_CURVES["adobe"].gamma
+    else:
+        exponent = 1.0     # not used by the other curves
+    return _KERNEL_OF_CURVE[curve], np.float32(exponent)
 
 
 def quantize(image, *, bits: int = 8) -> np.ndarray:
@@ -223,8 +265,7 @@ def encode_quantize_table(curve: str, gamma: float, bits: int):
     Returns ``(thresholds, coarse)``: ``coarse[i]`` is the level at ``i / COARSE_BINS``; the level of
     ``x`` is found by stepping up from ``coarse[int(x * COARSE_BINS)]`` while ``x >= thresholds[q+1]``.
     """
-    curve_id = 0 if curve == "srgb" else 1
-    exponent = np.float32(1.0 / _check_gamma(gamma))
+    curve_id, exponent = _curve_args(curve, gamma)
     maxval = (1 << bits) - 1
     thr = _build_thresholds(curve_id, exponent, maxval)
     edges = (np.arange(COARSE_BINS, dtype=np.float64) / COARSE_BINS).astype(np.float32)
@@ -401,10 +442,6 @@ def _level_args(curve: str, gamma: float, bits: int) -> tuple:
 
 # --- the stages -------------------------------------------------------------------------------
 
-def _curve_id(curve: str) -> int:
-    return CURVES.index(curve)
-
-
 def _level_dtype(bits: int):
     return np.uint8 if bits == 8 else np.uint16
 
@@ -412,9 +449,11 @@ def _level_dtype(bits: int):
 @register_stage
 class Gamma(Stage):
     name = "gamma"
-    doc = "Tone curve: sRGB transfer curve or power law 1/gamma."
+    doc = ("Tone curve: the sRGB, Adobe RGB (563/256), ProPhoto (ROMM) or linear transfer curve, or a power "
+           "law 1/gamma.")
     params = (
-        Param("curve", "str", "srgb", "tone curve", choices=CURVES),
+        Param("curve", "str", "srgb", "transfer curve (each output colour space's own: sRGB for srgb, display-p3, "
+                                      "xyz and camera)", choices=CURVES),
         Param("gamma", "float", 2.2, "exponent of the power law", minimum=0.1),
     )
     accepts = (RGB, MOSAIC)
@@ -424,12 +463,12 @@ class Gamma(Stage):
         return DISPLAY
 
     def color_space(self, space, meta):
-        return replace(space, transfer="sRGB" if self.curve == "srgb" else f"gamma {self.gamma:g}")
+        return replace(space, curve=transfer_curve(self.curve, self.gamma))
 
     @property
     def exponent(self) -> np.float32:
-        """The exponent the curve's kernels take (1 for the sRGB curve, which has its own)."""
-        return np.float32(1.0 / self.gamma) if self.curve == "power" else np.float32(1.0)
+        """The exponent the curve's kernels take (1 for the curves that have their own kernel)."""
+        return _curve_args(self.curve, self.gamma)[1]
 
     def apply(self, frame):
         return frame.with_data(encode(frame.data, curve=self.curve, gamma=self.gamma), DISPLAY)
@@ -438,7 +477,7 @@ class Gamma(Stage):
         return Fusion.POINTWISE
 
     def fused_op(self, ctx):
-        return FusedOp(_encode_fused_row, (_curve_id(self.curve), self.exponent))
+        return FusedOp(_encode_fused_row, _curve_args(self.curve, self.gamma))
 
     def fuse_with(self, following):
         if isinstance(following, Quantize):

@@ -206,15 +206,17 @@ def meta_dict(meta) -> dict:
     ('RGGB', [64.0, 64.0, 64.0, 64.0], 1023.0, [2.0, 1.0, 1.5], None)
     """
     from ..isp import camera_to_srgb_matrix, normalize_gains
+    from ..isp.color import file_xyz_to_camera
 
     if isinstance(meta, RawImage):
         meta = meta.meta
     if not isinstance(meta, CameraMeta):
         raise TypeError(f"meta_dict needs a CameraMeta or RawImage, got {type(meta).__name__}")
     matrix = None
-    if meta.xyz_to_cam is not None:
+    xyz_to_cam = file_xyz_to_camera(meta)[0]     # interpolated for the white of a two-illuminant DNG
+    if xyz_to_cam is not None:
         try:
-            matrix = camera_to_srgb_matrix(meta.xyz_to_cam).tolist()
+            matrix = camera_to_srgb_matrix(xyz_to_cam).tolist()
         except ValueError:   # singular: the pipeline's colour-matrix stage cannot use it either
             matrix = None
     return {**meta.to_dict(),

@@ -1,4 +1,5 @@
-"""Tone curves, quantisation and the exact encode + quantise levels in torch."""
+"""Tone curves (the output colour spaces' transfer curves and power laws), quantisation and the
+exact encode + quantise levels in torch."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...colorspaces import TRANSFER_CURVES
 from ...isp.tone import encode_quantize_table
 
 from ...isp.tone import Gamma as GammaStage, Quantize as QuantizeStage, EncodeQuantize as EncodeQuantizeStage
@@ -22,6 +24,8 @@ BITS = stage_default("quantize", "bits")
 QUANTIZE_BITS = stage_choices("quantize", "bits")
 SRGB_LINEAR_MAX = 0.0031308     # encode: linear segment up to here
 SRGB_ENCODED_MAX = 0.04045      # decode: linear segment up to here
+ADOBE_GAMMA = TRANSFER_CURVES["adobe"].gamma
+_ROMM = TRANSFER_CURVES["prophoto"]
 
 
 def _check_gamma(gamma) -> float:
@@ -103,18 +107,43 @@ def srgb_decode(image: torch.Tensor) -> torch.Tensor:
     return torch.where(x <= SRGB_ENCODED_MAX, x / 12.92, curve)
 
 
+def romm_encode(image: torch.Tensor) -> torch.Tensor:
+    """ProPhoto's ROMM RGB curve: ``16 x`` below ``1/512``, ``x^(1/1.8)`` above (both 1/32 there).
+
+    The power branch is evaluated on ``max(x, 1/512)`` so its gradient stays finite where it is
+    not selected. Twin of :func:`rawcv.isp.encode` with ``curve="prophoto"``.
+
+    Examples
+    --------
+    >>> [round(v, 4) for v in romm_encode(torch.tensor([0.001, 1 / 512, 0.5])).tolist()]
+    [0.016, 0.0312, 0.6804]
+    """
+    x = _float(image)
+    knee = _exponent(_ROMM.linear_knee, x.dtype)
+    curve = x.clamp(min=knee).pow(_exponent(1.0 / _ROMM.gamma, x.dtype))
+    return torch.where(x < knee, x * (1.0 / _ROMM.c), curve)
+
+
 def encode(image: torch.Tensor, *, curve: str = CURVE, gamma: float = GAMMA) -> torch.Tensor:
-    """The named tone curve (``"srgb"`` or ``"power"`` with ``gamma``): the ``gamma`` stage.
+    """The named tone curve (one of :data:`CURVES`; ``"power"`` with ``gamma``): the ``gamma`` stage.
 
     Examples
     --------
     >>> encode(torch.tensor([0.25]), curve="power", gamma=2.0).tolist()
     [0.5]
+    >>> encode(torch.tensor([0.25]), curve="linear").tolist()
+    [0.25]
     """
     if curve == "srgb":
         return srgb_encode(image)
     if curve == "power":
         return gamma_encode(image, gamma=gamma)
+    if curve == "adobe":
+        return gamma_encode(image, gamma=ADOBE_GAMMA)
+    if curve == "prophoto":
+        return romm_encode(image)
+    if curve == "linear":
+        return _float(image)
     raise ValueError(f"unknown tone curve {curve!r}: expected one of {', '.join(CURVES)}")
 
 

@@ -167,7 +167,7 @@ def sidecar_for(raw, pipeline: Pipeline, result, fmt: str, oriented: bool, image
         "rawcv_version": __version__,
         "source": os.path.abspath(raw.path) if raw.path else None,
         "metadata": raw.meta.to_dict(),
-        "pipeline": {"name": pipeline.name, "stages": result.record},
+        "pipeline": {"name": pipeline.name, "opcodes": pipeline.opcodes, "stages": result.record},
         "output": {"format": fmt, "dtype": str(image.dtype), "shape": list(image.shape),
                    "color_space": result.color_space, "orientation_applied": oriented,
                    "transfer": result.transfer, "linear": result.transfer == "linear",

@@ -91,3 +91,60 @@ def test_bad_values_and_missing_stages_write_nothing(dng, tmp_path, args, says):
     code, err = run_cli(dng, "-o", tmp_path / "out", *args)
     assert code != 0 and says in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_exposure_auto_is_recorded_with_the_stops_it_applied(dng, tmp_path):
+    code, err = run_cli(dng, "-o", tmp_path, "--exposure", "auto")
+    assert code == 0, err
+    image, side = written(tmp_path)
+    pipe = load_pipeline("default").with_stage({"stage": "exposure", "method": "auto"}, before=("gamma",))
+    result = pipe.run(rawcv.read(dng))
+    assert np.array_equal(image, result.image)
+    recorded = stage(side, "exposure")
+    assert recorded["method"] == "auto" and recorded["stops"] == stage({"pipeline": {"stages": result.record}},
+                                                                       "exposure")["stops"] != 0
+
+
+def test_bad_pixel_list_and_detector(dng, tmp_path):
+    listing = tmp_path / "bad.txt"
+    listing.write_text("# col row time\n10 12 0\n31 20 0\n")
+    code, err = run_cli(dng, "-o", tmp_path / "a", "--bad-pixels", listing, "--detect-bad-pixels")
+    assert code == 0, err
+    image, side = written(tmp_path / "a")
+    recorded = stage(side, "bad_pixels")
+    assert recorded["path"] == str(listing) and recorded["detect"] == "on" and recorded["listed"] == 2
+    expected = load_pipeline("default").with_stage({"stage": "bad_pixels", "path": str(listing), "detect": "on"},
+                                                   before=("white_balance",))(rawcv.read(dng))
+    assert np.array_equal(image, expected)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "--bad-pixels: .*missing.txt: cannot read bad-pixel list"),
+    ("10 12 x\n", "--bad-pixels: .*bad.txt, line 1: expected 'col row unixtime'"),
+])
+def test_a_bad_pixel_list_that_cannot_be_read_is_one_line(dng, tmp_path, content, message):
+    import re
+
+    listing = tmp_path / ("missing.txt" if content is None else "bad.txt")
+    if content is not None:
+        listing.write_text(content)
+    code, err = run_cli(dng, "-o", tmp_path / "out", "--bad-pixels", listing)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_opcodes_off_is_recorded_and_skips_the_lists(tmp_path):
+    from rawcv import dng_opcodes as dng
+
+    path = tmp_path / "shaded.dng"
+    mosaic = np.full((40, 56), 2000, np.uint16)
+    rawcv.write_dng(path, mosaic, cfa="RGGB", black=0, white=4095, color_matrix=np.eye(3),
+                    opcode_lists={2: dng.encode_opcode_list([dng.FixVignetteRadial((0.5, 0, 0, 0, 0), (0.5, 0.5))])})
+    for mode in ("auto", "off"):
+        code, err = run_cli(path, "-o", tmp_path / mode, "--opcodes", mode)
+        assert code == 0, err
+    on, side_on = written(tmp_path / "auto", "shaded.png")
+    off, side_off = written(tmp_path / "off", "shaded.png")
+    assert side_on["pipeline"]["opcodes"] == "auto" and side_off["pipeline"]["opcodes"] == "off"
+    assert [s["stage"] for s in side_on["pipeline"]["stages"]].count("vignetting") == 2     # the file's, the pipeline's
+    assert on[0, 0].mean() > off[0, 0].mean() and np.array_equal(on[20, 28], off[20, 28])
